@@ -1,0 +1,41 @@
+"""Nox sessions: the whole study as reproducible steps. `nox -l` lists them."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "virtualenv"
+nox.options.download_python = "never"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+
+PYTHON = "3.12"
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """Install the package (editable) and the named dependency groups from pyproject."""
+    deps = [d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)]
+    session.install("-e", ".", *deps)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (fast tests; pass `-m slow` or other pytest options after --)."""
+    install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def data(session: nox.Session) -> None:
+    """Regenerate the shipped data and codebook; fail unless byte-identical to the committed files."""
+    install(session)
+    session.run("python", "-m", "clusterpreneur.datasets", "--check", *session.posargs)

@@ -1,0 +1,150 @@
+"""The shipped data in ``data/``: default simulated survey, its truth, the North Jutland cases.
+
+``python -m clusterpreneur.datasets`` regenerates every shipped file; ``--check`` regenerates
+into a temporary folder and fails unless each file is byte-identical to the shipped one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clusterpreneur.codebook import render_markdown
+from clusterpreneur.io import sha256_bytes, write_atomic
+from clusterpreneur.simulate import GENERATOR_VERSION, _with_codebook_dtypes, simulate_survey, to_csv_bytes
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DEFAULT_SEED = 20031
+DEFAULT_SIZE = {"n_initiatives": 250, "n_countries": 30}
+SURVEY_FILE = "survey.csv"
+TRUTH_FILE = "survey_truth.json"
+CASES_FILE = "north_jutland_cases.csv"
+MANIFEST_FILE = "MANIFEST.json"
+CODEBOOK_FILE = "CODEBOOK.md"
+
+
+def north_jutland_cases() -> pd.DataFrame:
+    """The paper's two North Jutland cases coded in the survey schema (STUDY.md section 5).
+
+    Regional indicators and firm counts are the paper's; board seats, Likert answers and
+    financing shares are not reported there and are coded as plausible illustrations.
+    Outcome ratings that the paper does not report are missing.
+    """
+    region = {
+        "region_id": "DNK-NorthJutland",
+        "country_id": "DNK",
+        "survey_year": 2005,
+        "peripheral": 1,
+        "unemp_gap": 1.7,
+        "tertiary_ratio": round(1 / 1.5, 4),
+        "rnd_ratio": round(2 / 3, 4),
+        "patent_ratio": round(2 / 3, 4),
+        "university": 1,
+    }
+    biomedico = {
+        "initiative_id": "DNK-Biomedico",
+        **region,
+        "involve_research": 4, "involve_policy": 3, "involve_industry": 2, "involve_finance": 1,
+        "board_research": 0.25, "board_policy": 0.375, "board_industry": 0.25, "board_finance": 0.125,
+        "board_seats": 8, "initiator": 1, "facilitator": 1, "key_individual": 1, "office": 1,
+        "formalised_year": 2003, "public_funding": 0.8, "member_fees": 0.1, "n_members": 40,
+        "sc_trust": 4, "sc_concerted": 4, "sc_vision": 4, "sc_networks": 4, "prior_cluster": 1,
+        "n_firms": 35, "n_firms_10plus": 5, "anchor_firm": 0, "venture_capital": 0,
+        "start_year": 2000, "lifecycle": 1, "takeoff": 0,
+    }
+    wireless = {
+        "initiative_id": "DNK-WirelessICT",
+        **region,
+        "involve_research": 3, "involve_policy": 2, "involve_industry": 4, "involve_finance": 2,
+        "board_research": 0.25, "board_policy": 0.125, "board_industry": 0.5, "board_finance": 0.125,
+        "board_seats": 8, "initiator": 3, "facilitator": 1, "key_individual": 0, "office": 1,
+        "formalised_year": 1997, "public_funding": 0.4, "member_fees": 0.4, "n_members": 100,
+        "sc_trust": 4, "sc_concerted": 4, "sc_vision": 4, "sc_networks": 4, "prior_cluster": 0,
+        "n_firms": 100, "n_firms_10plus": 30, "anchor_firm": 1, "venture_capital": 1,
+        "start_year": 1997, "lifecycle": 3, "takeoff": 1,
+    }
+    df = pd.DataFrame([biomedico, wireless])
+    for col in ("perf_competitiveness", "perf_growth", "perf_goals", "firm_growth"):
+        df[col] = np.nan
+    return _with_codebook_dtypes(df)
+
+
+def build_files() -> dict[str, bytes]:
+    """Every shipped data file, as bytes, from the generator and the codebook."""
+    sim = simulate_survey(seed=DEFAULT_SEED, scenario="default", **DEFAULT_SIZE)
+    files = {
+        SURVEY_FILE: to_csv_bytes(sim.data),
+        TRUTH_FILE: (json.dumps(sim.truth, indent=2, sort_keys=True) + "\n").encode(),
+        CASES_FILE: to_csv_bytes(north_jutland_cases()),
+        CODEBOOK_FILE: (render_markdown() + "\n").encode(),
+    }
+    manifest = {
+        "generator": "clusterpreneur.simulate.simulate_survey",
+        "generator_version": GENERATOR_VERSION,
+        "seed": DEFAULT_SEED,
+        "scenario": "default",
+        **DEFAULT_SIZE,
+        "regenerate": "nox -s data",
+        "sha256": {name: sha256_bytes(payload) for name, payload in sorted(files.items())},
+    }
+    files[MANIFEST_FILE] = (json.dumps(manifest, indent=2) + "\n").encode()
+    return files
+
+
+def write_files(directory: Path = DATA_DIR) -> dict[str, bytes]:
+    """Regenerate the shipped files into ``directory`` (atomically, file by file)."""
+    files = build_files()
+    for name, payload in files.items():
+        write_atomic(directory / name, payload)
+    return files
+
+
+def check_files(directory: Path = DATA_DIR) -> list[str]:
+    """Names of shipped files that differ from (or are missing against) a fresh regeneration."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = write_files(Path(tmp))
+    return [
+        name
+        for name, payload in fresh.items()
+        if not (directory / name).exists() or (directory / name).read_bytes() != payload
+    ]
+
+
+def default_survey_path() -> Path:
+    """Path of the shipped default survey CSV."""
+    return DATA_DIR / SURVEY_FILE
+
+
+def load_default_truth() -> dict:
+    """True parameters of the shipped default survey."""
+    return json.loads((DATA_DIR / TRUTH_FILE).read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail unless shipped files are byte-identical")
+    args = parser.parse_args(argv)
+    if args.check:
+        differing = check_files()
+        if differing:
+            print(
+                f"shipped data differ from a fresh regeneration: {differing}. If the generator changed "
+                "on purpose, bump GENERATOR_VERSION and run `python -m clusterpreneur.datasets`.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"all {len(build_files())} shipped data files are byte-identical to a fresh regeneration")
+        return 0
+    files = write_files()
+    print(f"wrote {', '.join(sorted(files))} to {DATA_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
