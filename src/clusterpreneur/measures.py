@@ -122,13 +122,21 @@ def log_firms(df: pd.DataFrame) -> pd.Series:
 def add_measures(df: pd.DataFrame) -> pd.DataFrame:
     """Return a copy of ``df`` with every derived measure added as a column."""
     out = df.copy()
-    for col in ("breadth", "board_diversity", "board_shannon", "public_private", "lfr_index",
-                "sc_score", "age", "log_firms"):
+    for col in (
+        "breadth",
+        "board_diversity",
+        "board_shannon",
+        "public_private",
+        "lfr_index",
+        "sc_score",
+        "age",
+        "log_firms",
+    ):
         out[col] = MEASURES[col](df)
     out[list(ILR_NAMES)] = ilr_coordinates(df)
     for a in ACTORS:
-        out[f"active_{a}"] = (df[f"involve_{a}"] >= ACTIVE_LEVEL).astype("float64").where(
-            df[f"involve_{a}"].notna()
+        out[f"active_{a}"] = (
+            (df[f"involve_{a}"] >= ACTIVE_LEVEL).astype("float64").where(df[f"involve_{a}"].notna())
         )
     return out
 

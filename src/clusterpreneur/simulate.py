@@ -133,7 +133,7 @@ def scenario_params(scenario: str = "default") -> SimulationParams:
     raise ValueError(f"unknown scenario {scenario!r}; choose one of {SCENARIOS}")
 
 
-MISSING_TARGETS = SC_ITEMS + ("involve_finance", "public_funding", "n_firms_10plus")
+MISSING_TARGETS = (*SC_ITEMS, "involve_finance", "public_funding", "n_firms_10plus")
 """Columns that item non-response can blank out in the ``mcar`` and ``mar`` scenarios."""
 
 
@@ -190,7 +190,7 @@ def simulate_survey(
     rng = np.random.default_rng(seed)
 
     # countries -> regions -> initiatives, every group non-empty
-    n_regions = max(n_countries, int(round(n_initiatives / p.initiatives_per_region)))
+    n_regions = max(n_countries, round(n_initiatives / p.initiatives_per_region))
     region_country = np.concatenate(
         [np.arange(n_countries), rng.integers(0, n_countries, n_regions - n_countries)]
     )
