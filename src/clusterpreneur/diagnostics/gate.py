@@ -1,0 +1,294 @@
+"""Convergence gate: no estimate is reported from a fit that failed it (unless overridden).
+
+Checks, with configurable thresholds (defaults after Vehtari et al. 2021 and Betancourt 2016):
+
+* rank-normalised split R-hat <= 1.01 for every parameter element;
+* bulk and tail effective sample size >= 400 for every parameter element;
+* zero divergent transitions (over all chains);
+* E-BFMI >= 0.3 in every chain.
+
+The result is a :class:`GateResult` holding a tidy per-parameter table and the per-chain
+sampler diagnostics. It can be stored in the fit's DataTree (group ``convergence_gate``) with
+:func:`attach_gate` and read back with :func:`gate_from_datatree`, so a saved fit carries its
+verdict. :func:`require_converged` raises :class:`~clusterpreneur.errors.ConvergenceError`
+naming the failing parameters and what to try.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from clusterpreneur.errors import ConvergenceError
+
+GATE_GROUP = "convergence_gate"
+
+
+@dataclass(frozen=True)
+class ConvergenceThresholds:
+    """Thresholds of the convergence gate; every check is ``value <= max`` or ``value >= min``."""
+
+    rhat_max: float = 1.01
+    ess_bulk_min: float = 400.0
+    ess_tail_min: float = 400.0
+    max_divergences: int = 0
+    bfmi_min: float = 0.3
+
+
+@dataclass
+class GateResult:
+    """Verdict of the convergence gate.
+
+    ``table`` has one row per scalar parameter element with columns ``parameter``, ``r_hat``,
+    ``ess_bulk``, ``ess_tail``, ``rhat_ok``, ``ess_bulk_ok``, ``ess_tail_ok``, ``ok``.
+    ``bfmi`` and ``divergences`` are per chain (index = chain label).
+    """
+
+    passed: bool
+    table: pd.DataFrame
+    divergences: pd.Series
+    bfmi: pd.Series
+    thresholds: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
+    label: str = "fit"
+
+    @property
+    def failing_parameters(self) -> list[str]:
+        """Parameter elements that fail the R-hat or ESS checks."""
+        return self.table.loc[~self.table["ok"], "parameter"].tolist()
+
+    @property
+    def n_divergences(self) -> int:
+        return int(self.divergences.sum())
+
+    @property
+    def divergences_ok(self) -> bool:
+        return self.n_divergences <= self.thresholds.max_divergences
+
+    @property
+    def bfmi_ok(self) -> bool:
+        return bool((self.bfmi.dropna() >= self.thresholds.bfmi_min).all())
+
+    def chain_table(self) -> pd.DataFrame:
+        """Per-chain sampler diagnostics (divergences and E-BFMI)."""
+        return pd.DataFrame({"divergences": self.divergences, "bfmi": self.bfmi}).rename_axis("chain")
+
+    def problems(self) -> list[str]:
+        """One sentence per failed check, naming the parameters or chains concerned."""
+        t = self.thresholds
+        out: list[str] = []
+        bad_rhat = self.table.loc[~self.table["rhat_ok"], ["parameter", "r_hat"]]
+        if len(bad_rhat):
+            out.append(f"R-hat > {t.rhat_max} for " + _name_list(bad_rhat, "r_hat", "{:.3f}"))
+        for kind, col, lim in (
+            ("bulk", "ess_bulk", t.ess_bulk_min),
+            ("tail", "ess_tail", t.ess_tail_min),
+        ):
+            bad = self.table.loc[~self.table[f"{col}_ok"], ["parameter", col]]
+            if len(bad):
+                out.append(f"{kind} ESS < {lim:g} for " + _name_list(bad, col, "{:.0f}"))
+        if not self.divergences_ok:
+            per_chain = ", ".join(f"chain {c}: {int(n)}" for c, n in self.divergences.items() if n)
+            out.append(
+                f"{self.n_divergences} divergent transition(s) (allowed {t.max_divergences}; {per_chain})"
+            )
+        if not self.bfmi_ok:
+            low = self.bfmi[self.bfmi < t.bfmi_min]
+            out.append(
+                f"E-BFMI < {t.bfmi_min} in " + ", ".join(f"chain {c} ({v:.2f})" for c, v in low.items())
+            )
+        return out
+
+    def advice(self) -> list[str]:
+        """What to try, matched to the checks that failed."""
+        tips: list[str] = []
+        if not self.divergences_ok:
+            tips.append(
+                "raise the target acceptance rate (e.g. target_accept=0.95 or 0.99) to shrink the step size"
+            )
+            tips.append(
+                "reparametrise: use a non-centred parametrisation for hierarchical scales "
+                "(funnel geometry), or tighter priors on group standard deviations"
+            )
+        if not self.bfmi_ok:
+            tips.append(
+                "low E-BFMI means the sampler explores the energy poorly: reparametrise "
+                "(non-centred), rescale/standardise predictors, or use more tuning steps"
+            )
+        if len(self.failing_parameters):
+            tips.append("run more tuning steps (tune=2000 or more) and more draws (draws=2000 or more)")
+            tips.append(
+                "check for multimodality or weakly identified parameters (pair plot, trace/rank plot)"
+            )
+        return tips
+
+    def message(self) -> str:
+        """Human-readable verdict; for a failed gate it names what failed and what to try."""
+        if self.passed:
+            return f"{self.label}: convergence gate passed ({len(self.table)} parameter elements checked)."
+        lines = [f"{self.label}: convergence gate FAILED."]
+        lines += [f"  - {p}" for p in self.problems()]
+        lines.append("What to try:")
+        lines += [f"  * {tip}" for tip in self.advice()]
+        lines.append("Estimates from this fit are not reported; pass override=True to report them anyway.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def to_dataset(self) -> xr.Dataset:
+        """The result as a Dataset (dims ``parameter`` and ``chain``), with thresholds in attrs."""
+        tab = self.table.set_index("parameter")
+        ds = xr.Dataset(
+            {col: ("parameter", tab[col].to_numpy()) for col in tab.columns},
+            coords={"parameter": tab.index.astype(str).to_numpy()},
+        )
+        ds["chain_divergences"] = ("gate_chain", self.divergences.to_numpy().astype(np.int64))
+        ds["chain_bfmi"] = ("gate_chain", self.bfmi.to_numpy().astype(float))
+        ds = ds.assign_coords(gate_chain=[str(c) for c in self.divergences.index])
+        for col in ("rhat_ok", "ess_bulk_ok", "ess_tail_ok", "ok"):
+            ds[col] = ds[col].astype(np.int8)  # NetCDF has no bool
+        ds.attrs.update(
+            passed=int(self.passed),
+            label=self.label,
+            thresholds=json.dumps(asdict(self.thresholds)),
+        )
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> GateResult:
+        cols = ["r_hat", "ess_bulk", "ess_tail", "rhat_ok", "ess_bulk_ok", "ess_tail_ok", "ok"]
+        table = pd.DataFrame({"parameter": ds["parameter"].values.astype(str)})
+        for col in cols:
+            table[col] = ds[col].values
+        for col in cols[3:]:
+            table[col] = table[col].astype(bool)
+        chains = ds["gate_chain"].values.astype(str)
+        return cls(
+            passed=bool(int(ds.attrs["passed"])),
+            table=table,
+            divergences=pd.Series(ds["chain_divergences"].values, index=chains, name="divergences"),
+            bfmi=pd.Series(ds["chain_bfmi"].values, index=chains, name="bfmi"),
+            thresholds=ConvergenceThresholds(**json.loads(ds.attrs["thresholds"])),
+            label=str(ds.attrs.get("label", "fit")),
+        )
+
+
+def _name_list(df: pd.DataFrame, col: str, fmt: str, limit: int = 12) -> str:
+    items = [f"{p} ({fmt.format(v)})" for p, v in zip(df["parameter"], df[col], strict=True)]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _flat_labels(da: xr.DataArray) -> list[str]:
+    """``name[c1,c2]`` labels for every element of a (non-sample-dim) DataArray, C order."""
+    if not da.dims:
+        return [str(da.name)]
+    idx = [da[d].values if d in da.coords else np.arange(da.sizes[d]) for d in da.dims]
+    grid = np.meshgrid(*idx, indexing="ij")
+    return [f"{da.name}[{','.join(str(g.flat[i]) for g in grid)}]" for i in range(int(np.prod(da.shape)))]
+
+
+def _per_element(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    out: dict[str, float] = {}
+    for name, da in ds.data_vars.items():
+        da = da.rename(name)
+        vals = np.asarray(da.values, dtype=float).ravel()
+        out.update(dict(zip(_flat_labels(da), vals, strict=True)))
+    return out
+
+
+def check_convergence(
+    idata: xr.DataTree,
+    thresholds: ConvergenceThresholds | None = None,
+    *,
+    var_names: list[str] | None = None,
+    label: str = "fit",
+) -> GateResult:
+    """Run the convergence gate on a fit's DataTree (``posterior`` and ``sample_stats`` groups).
+
+    Parameters whose draws are constant (e.g. fixed deterministics) have undefined R-hat/ESS
+    and are skipped. ``var_names`` restricts the checked posterior variables (default: all).
+    """
+    thresholds = thresholds or ConvergenceThresholds()
+    post = idata["posterior"].to_dataset()
+    if var_names is not None:
+        post = post[list(var_names)]
+    # drop elements that never move (their R-hat / ESS are NaN by construction)
+    rhat = _per_element(az.rhat(post))
+    ess_bulk = _per_element(az.ess(post, method="bulk"))
+    ess_tail = _per_element(az.ess(post, method="tail"))
+    spread = _per_element(post.max(("chain", "draw")) - post.min(("chain", "draw")))
+    rows = [
+        {"parameter": p, "r_hat": rhat[p], "ess_bulk": ess_bulk[p], "ess_tail": ess_tail[p]}
+        for p in rhat
+        if spread[p] > 0
+    ]
+    table = pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"])
+    table["rhat_ok"] = table["r_hat"] <= thresholds.rhat_max  # NaN -> False
+    table["ess_bulk_ok"] = table["ess_bulk"] >= thresholds.ess_bulk_min
+    table["ess_tail_ok"] = table["ess_tail"] >= thresholds.ess_tail_min
+    table["ok"] = table["rhat_ok"] & table["ess_bulk_ok"] & table["ess_tail_ok"]
+
+    chains = [str(c) for c in post["chain"].values]
+    if "sample_stats" in idata.children:
+        stats = idata["sample_stats"].to_dataset()
+        if "diverging" in stats:
+            div = stats["diverging"].sum("draw").values.astype(int)
+        else:
+            div = np.zeros(len(chains), dtype=int)
+        if "energy" in stats:
+            bfmi = np.asarray(az.bfmi(idata)["energy"].values, dtype=float).reshape(-1)
+        else:
+            bfmi = np.full(len(chains), np.nan)
+    else:
+        warnings.warn("no sample_stats group: divergences and E-BFMI not checked", stacklevel=2)
+        div = np.zeros(len(chains), dtype=int)
+        bfmi = np.full(len(chains), np.nan)
+    result = GateResult(
+        passed=False,
+        table=table,
+        divergences=pd.Series(div, index=chains, name="divergences"),
+        bfmi=pd.Series(bfmi, index=chains, name="bfmi"),
+        thresholds=thresholds,
+        label=label,
+    )
+    result.passed = bool(table["ok"].all() and result.divergences_ok and result.bfmi_ok)
+    return result
+
+
+def attach_gate(idata: xr.DataTree, result: GateResult) -> xr.DataTree:
+    """Store ``result`` in ``idata`` as group ``convergence_gate`` (in place) and return ``idata``."""
+    idata[GATE_GROUP] = result.to_dataset()
+    return idata
+
+
+def gate_from_datatree(idata: xr.DataTree) -> GateResult | None:
+    """The gate result stored in ``idata``, or None when the fit was never gated."""
+    if GATE_GROUP not in idata.children:
+        return None
+    return GateResult.from_dataset(idata[GATE_GROUP].to_dataset())
+
+
+def require_converged(result: GateResult, override: bool = False) -> GateResult:
+    """Return ``result`` if it passed; otherwise raise ConvergenceError unless ``override``.
+
+    With ``override=True`` a failed gate only warns (the message is kept in the warning), so a
+    report built from it is visibly flagged.
+    """
+    if result.passed:
+        return result
+    if override:
+        warnings.warn(
+            "Reporting estimates from a fit that FAILED the convergence gate (override=True).\n"
+            + result.message(),
+            UserWarning,
+            stacklevel=2,
+        )
+        return result
+    raise ConvergenceError(result.message())
