@@ -76,16 +76,22 @@ def ilr_coordinates(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def public_private(df: pd.DataFrame) -> pd.Series:
-    """1 when policy actors and at least one private actor type (industry, finance) are active."""
-    inv = df[list(INVOLVE_COLUMNS)]
-    public = inv["involve_policy"] >= ACTIVE_LEVEL
-    private = (inv["involve_industry"] >= ACTIVE_LEVEL) | (inv["involve_finance"] >= ACTIVE_LEVEL)
-    out = (public & private).astype("float64")
-    missing = inv["involve_policy"].isna() | (
-        inv[["involve_industry", "involve_finance"]].isna().any(axis=1) & ~private
-    )
-    out[missing] = np.nan
-    return out.rename("public_private")
+    """1 when policy actors and at least one private actor type (industry, finance) are active.
+
+    Missing only when the missing involvements could change the answer (three-valued logic):
+    an inactive policy actor, or inactive industry and finance, give 0 whatever else is missing.
+    """
+    inv = df[list(INVOLVE_COLUMNS)].astype("float64")
+    known = inv.notna()
+    on = inv >= ACTIVE_LEVEL
+    active, inactive = known & on, known & ~on
+    private = ["involve_industry", "involve_finance"]
+    public_on, public_off = active["involve_policy"], inactive["involve_policy"]
+    private_on, private_off = active[private].any(axis=1), inactive[private].all(axis=1)
+    out = pd.Series(np.nan, index=df.index, name="public_private")
+    out[public_off | private_off] = 0.0
+    out[public_on & private_on] = 1.0
+    return out
 
 
 def less_favoured_index(df: pd.DataFrame) -> pd.Series:
