@@ -1,0 +1,319 @@
+"""Build a PyMC 6 model from a :class:`ModelSpec` and a data frame.
+
+Naming that other modules (diagnostics, SBC, prediction) rely on:
+
+- dims: ``initiative``, ``country``, ``region``, ``term``, ``component``, ``item``, ``outcome``
+  (plus ``{column}_missing`` for imputed values and ``threshold_{outcome}`` for cutpoints);
+- ``intercept`` (bernoulli / binomial), ``beta`` over ``term`` (``outcome x term`` for
+  several ordinal outcomes);
+- per group level ``g``: ``sigma_{g}``, standard-normal ``z_{g}`` (non-centred) and the
+  effects ``u_{g}`` (a deterministic; a free variable when ``centered=True``);
+- per varying slope of term ``t`` by ``g``: ``sigma_{t}_{g}``, ``z_{t}_{g}``, ``u_{t}_{g}``;
+- the observed outcome is named after its column (``takeoff``); latent items after theirs;
+- imputed predictor values ``{component}_imputed`` over dim ``{component}_missing``;
+- M3: ``sc_latent`` over ``initiative``, ``discrimination`` over ``item``,
+  ``cutpoints_{item}``; M4: ``chol_outcome`` (LKJ), ``u_initiative``.
+
+Predictors are standardised components (binary ones kept 0/1); interaction terms are the
+products of the (possibly imputed or latent) components formed inside the graph.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.transforms import ordered
+
+from clusterpreneur.errors import SpecError
+from clusterpreneur.measures import Standardizer
+from clusterpreneur.models.spec import ModelSpec, _numeric, component_frame, ordinal_categories
+
+
+@dataclass
+class Prepared:
+    """Everything the graph needs, computed from (spec, data) with pandas/numpy only."""
+
+    spec: ModelSpec
+    data: pd.DataFrame  # the rows and columns used (raw), canonical order
+    z: pd.DataFrame  # standardised components (NaN where missing), rows of ``data``
+    standardizer: Standardizer
+    coords: dict[str, list[str]]
+    group_index: dict[str, np.ndarray]
+    imputed: dict[str, int]
+    binary: list[str]
+    dropped: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _binary_beta(pbar: float) -> tuple[float, float]:
+    """Beta prior of an imputed binary component (a probability-like value in (0, 1))."""
+    return 0.5 + 2.0 * pbar, 0.5 + 2.0 * (1.0 - pbar)
+
+
+def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None = None) -> Prepared:
+    """Validate ``df`` against ``spec`` and compute design inputs (raises SpecError)."""
+    spec.validate(df)
+    dropped: dict[str, int] = {}
+    # rows: an observed outcome (any of several ordinal outcomes)
+    ys = pd.DataFrame({y: _numeric(df[y]) for y in spec.outcomes}, index=df.index)
+    keep = ys.notna().any(axis=1) if len(spec.outcomes) > 1 else ys.iloc[:, 0].notna()
+    if spec.trials:
+        keep &= _numeric(df[spec.trials]).notna()
+    if (~keep).any():
+        dropped["missing outcome"] = int((~keep).sum())
+    frame = df.loc[keep]
+    comp = component_frame(spec, frame)
+    latent = spec.latent.replaces if spec.latent is not None else None
+    if latent is not None:
+        comp[latent] = 0.0  # replaced by the latent variable inside the graph
+    nan_cols = [c for c in comp.columns if comp[c].isna().any()]
+    impute = nan_cols if spec.impute == "auto" else [c for c in nan_cols if c in spec.impute]
+    not_imputed = [c for c in nan_cols if c not in impute]
+    if not_imputed:
+        bad = comp[not_imputed].isna().any(axis=1)
+        dropped["missing predictor (not imputed): " + ", ".join(not_imputed)] = int(bad.sum())
+        frame, comp = frame.loc[~bad], comp.loc[~bad]
+    if frame.empty:
+        raise SpecError(f"spec {spec.name!r}: no rows left after dropping missing outcomes/predictors")
+    cols = list(comp.columns)
+    std = standardizer if standardizer is not None else Standardizer.fit(comp, cols)
+    if latent is not None:
+        std.center[latent], std.scale[latent] = 0.0, 1.0
+    z = std.transform(comp)[cols]
+    binary = [
+        c
+        for c in cols
+        if c != latent
+        and std.center[c] == 0.0
+        and std.scale[c] == 1.0
+        and set(np.unique(comp[c].dropna())) <= {0.0, 1.0}
+    ]
+    imputed = {c: int(comp[c].isna().sum()) for c in impute}
+    ids = frame[spec.id_column].astype(str).tolist()
+    coords: dict[str, list[str]] = {"initiative": ids, "term": list(spec.terms), "component": cols}
+    group_index = {}
+    for g in spec.groups:
+        labels = frame[g.column].astype(str)
+        levels = sorted(labels.unique().tolist())
+        coords[g.name] = levels
+        group_index[g.name] = pd.Categorical(labels, categories=levels).codes.astype("int64")
+    for c in impute:
+        coords[f"{c}_missing"] = [ids[i] for i in np.flatnonzero(comp[c].isna().to_numpy())]
+    categories = {}
+    if spec.family == "ordinal":
+        for y in spec.outcomes:
+            categories[y] = ordinal_categories(spec, frame[y])
+        if len(spec.outcomes) > 1:
+            coords["outcome"] = list(spec.outcomes)
+    if spec.latent is not None:
+        coords["item"] = list(spec.latent.items)
+        for item in spec.latent.items:
+            n_miss = int(frame[item].isna().sum())
+            if n_miss:
+                imputed[f"{item} (skipped in the item likelihood)"] = n_miss
+            categories[item] = ordinal_categories(
+                ModelSpec(name="item", outcome=item, family="ordinal"), frame[item]
+            )
+    for name, cats in categories.items():
+        coords[f"threshold_{name}"] = [f"{a}|{b}" for a, b in itertools.pairwise(cats)]
+    extra = [spec.trials] if spec.trials else []
+    used = list(dict.fromkeys([*spec.required_columns(df), *spec.outcomes, *extra]))
+    data = frame[used].reset_index(drop=True)
+    for y in spec.outcomes:
+        coords_y = [ids[i] for i in np.flatnonzero(ys.loc[frame.index, y].notna().to_numpy())]
+        if len(spec.outcomes) > 1 or spec.family == "ordinal":
+            coords[f"{y}_obs"] = coords_y
+    return Prepared(
+        spec=spec,
+        data=data,
+        z=z.reset_index(drop=True),
+        standardizer=std,
+        coords=coords,
+        group_index=group_index,
+        imputed=imputed,
+        binary=binary,
+        dropped=dropped,
+        categories=categories,
+    )
+
+
+def _dist(name: str, settings: dict, **kwargs):
+    """A prior from a settings dict ``{"dist": "Normal", "mu": 0, "sigma": 1}``."""
+    s = dict(settings)
+    dist = getattr(pm, s.pop("dist"))
+    return dist(name, **s, **kwargs)
+
+
+def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str):
+    s = spec.prior(name, "cutpoints")
+    start = np.linspace(-2.0, 2.0, k - 1) if k > 2 else np.zeros(1)
+    mu = s.get("mu", 0.0)
+    mu = start if np.isscalar(mu) and mu == 0.0 else mu
+    return pm.Normal(name, mu=mu, sigma=s.get("sigma", 3.0), transform=ordered, initval=start, dims=dims)
+
+
+def _group_effect(name: str, sigma_name: str, spec: ModelSpec, dims, centered: bool):
+    sigma = _dist(sigma_name, spec.prior(sigma_name, "sigma"))
+    if centered:
+        return pm.Normal(f"u_{name}", 0.0, sigma, dims=dims)
+    z = pm.Normal(f"z_{name}", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(f"u_{name}", sigma * z, dims=dims)
+
+
+def _coefficients(spec: ModelSpec, multi: bool):
+    """``beta`` over term (outcome x term when multi), with shrinkage terms if any."""
+    dims = ("outcome", "term") if multi else "term"
+    shrunk = list(spec.shrinkage_terms)
+    if not shrunk:
+        return _dist("beta", spec.prior("beta"), dims=dims)
+    if multi:
+        raise SpecError("shrinkage terms are not supported with several ordinal outcomes")
+    model = pm.modelcontext(None)
+    main = [t for t in spec.terms if t not in shrunk]
+    model.add_coord("main_term", main)
+    model.add_coord("shrunk_term", shrunk)
+    b_main = _dist("beta_main", spec.prior("beta_main", "beta"), dims="main_term")
+    z = pm.Normal("z_shrunk", 0.0, 1.0, dims="shrunk_term")
+    if spec.shrinkage == "normal":
+        b_shr = z * spec.prior("shrinkage_normal")["sigma"]
+    else:  # regularised horseshoe (Piironen & Vehtari 2017), non-centred
+        hs = spec.prior("horseshoe")
+        tau = pm.HalfStudentT("hs_tau", nu=2.0, sigma=hs["tau0"])
+        lam = pm.HalfStudentT("hs_lambda", nu=hs["local_df"], sigma=1.0, dims="shrunk_term")
+        df_ = hs["slab_df"]
+        c2 = pm.InverseGamma("hs_c2", alpha=df_ / 2, beta=df_ / 2 * hs["slab_scale"] ** 2)
+        lam_t = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
+        b_shr = z * tau * lam_t
+    parts = pt.concatenate([b_main, b_shr])
+    order = [(main + shrunk).index(t) for t in spec.terms]
+    return pm.Deterministic("beta", parts[order], dims="term")
+
+
+def build_model(
+    spec: ModelSpec,
+    df: pd.DataFrame,
+    observed: np.ndarray | dict[str, np.ndarray] | None = None,
+    *,
+    prepared: Prepared | None = None,
+) -> pm.Model:
+    """The PyMC model of ``spec`` on ``df`` (validated first; nothing is compiled here).
+
+    ``observed`` replaces the outcome values (same rows as the data used, i.e. after rows
+    with a missing outcome are dropped; a dict by outcome name for several outcomes): this
+    is how simulation-based calibration re-fits on a prior-predictive draw.
+    """
+    prep = prepared if prepared is not None else prepare(spec, df)
+    spec = prep.spec
+    data = prep.data
+    multi = len(spec.outcomes) > 1
+    n = len(data)
+    obs = _observed_arrays(spec, prep, observed)
+    with pm.Model(coords=prep.coords) as model:
+        z_data = np.nan_to_num(prep.z.to_numpy(), nan=0.0)
+        comp_data = pm.Data("components", z_data, dims=("initiative", "component"))
+        cols = {}
+        for j, c in enumerate(prep.coords["component"]):
+            col = comp_data[:, j]
+            if spec.latent is not None and c == spec.latent.replaces:
+                col = _measurement_model(spec, prep)
+            elif c in prep.imputed:
+                miss = np.flatnonzero(prep.z[c].isna().to_numpy())
+                if c in prep.binary:
+                    a, b = _binary_beta(float(prep.z[c].mean()))
+                    imp = pm.Beta(f"{c}_imputed", a, b, dims=f"{c}_missing")
+                else:
+                    imp = pm.Normal(f"{c}_imputed", 0.0, 1.0, dims=f"{c}_missing")
+                col = pt.set_subtensor(col[miss], imp)
+            cols[c] = col
+        terms = spec.term_objects
+        X = pt.stack([_product([cols[c] for c in t.components]) for t in terms], axis=1)
+        beta = _coefficients(spec, multi)
+        if multi:
+            eta = pt.dot(X, beta.T)  # initiative x outcome
+        else:
+            eta = pt.dot(X, beta)
+            if spec.family != "ordinal":
+                eta = eta + _dist("intercept", spec.prior("intercept"))
+        gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
+        for g in spec.groups:
+            u = _group_effect(g.name, f"sigma_{g.name}", spec, gdims[g.name], g.centered)
+            eta = eta + u[prep.group_index[g.name]]
+        for s in spec.slopes:
+            u = _group_effect(s.param, f"sigma_{s.param}", spec, gdims[s.group], s.centered)
+            x = X[:, list(spec.terms).index(s.term)]
+            eta = eta + u[prep.group_index[s.group]] * (x[:, None] if multi else x)
+        if multi:
+            k = len(spec.outcomes)
+            lkj = spec.prior("lkj_eta")
+            sd = spec.prior("sigma_outcome", "sigma")
+            sd_dist = getattr(pm, sd.pop("dist")).dist(**sd, shape=k)
+            chol, _, _ = pm.LKJCholeskyCov("chol_outcome", n=k, eta=lkj["eta"], sd_dist=sd_dist)
+            z_i = pm.Normal("z_initiative", 0.0, 1.0, dims=("initiative", "outcome"))
+            eta = eta + pm.Deterministic("u_initiative", pt.dot(z_i, chol.T), dims=("initiative", "outcome"))
+        _likelihood(spec, prep, eta, obs, n)
+    return model
+
+
+def _product(xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+def _observed_arrays(spec: ModelSpec, prep: Prepared, observed) -> dict[str, np.ndarray]:
+    base = {y: _numeric(prep.data[y]).to_numpy() for y in spec.outcomes}
+    if observed is None:
+        return base
+    if not isinstance(observed, dict):
+        if len(spec.outcomes) > 1:
+            raise SpecError("give `observed` as a dict {outcome: array} for several outcomes")
+        observed = {spec.outcomes[0]: observed}
+    for y, arr in observed.items():
+        arr = np.asarray(arr, dtype="float64")
+        if y not in base or arr.shape != base[y].shape:
+            raise SpecError(
+                f"observed override for {y!r} must have shape {base.get(y, np.empty(0)).shape} "
+                "(rows of the data used, after dropping missing outcomes)"
+            )
+        base[y] = arr
+    return base
+
+
+def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray], n: int) -> None:
+    if spec.family == "bernoulli":
+        y = spec.outcomes[0]
+        pm.Bernoulli(y, logit_p=eta, observed=obs[y].astype("int64"), dims="initiative")
+    elif spec.family == "binomial":
+        y = spec.outcomes[0]
+        trials = _numeric(prep.data[spec.trials]).to_numpy().astype("int64")
+        pm.Binomial(y, n=trials, logit_p=eta, observed=obs[y].astype("int64"), dims="initiative")
+    else:
+        for k, y in enumerate(spec.outcomes):
+            cats = prep.categories[y]
+            cuts = _ordered_cutpoints(f"cutpoints_{y}", spec, len(cats), f"threshold_{y}")
+            mask = ~np.isnan(obs[y])
+            codes = np.searchsorted(cats, obs[y][mask]).astype("int64")
+            e = eta[:, k] if len(spec.outcomes) > 1 else eta
+            rows = np.flatnonzero(mask)
+            pm.OrderedLogistic(y, eta=e[rows], cutpoints=cuts, observed=codes, dims=f"{y}_obs")
+
+
+def _measurement_model(spec: ModelSpec, prep: Prepared):
+    """Graded-response model of the latent items; returns the latent vector (N(0, 1))."""
+    lat = spec.latent
+    latent = pm.Normal(lat.name, 0.0, 1.0, dims="initiative")
+    a = _dist("discrimination", spec.prior("discrimination"), dims="item")
+    for k, item in enumerate(lat.items):
+        x = _numeric(prep.data[item]).to_numpy()
+        mask = ~np.isnan(x)
+        cats = prep.categories[item]
+        cuts = _ordered_cutpoints(f"cutpoints_{item}", spec, len(cats), f"threshold_{item}")
+        codes = np.searchsorted(cats, x[mask]).astype("int64")
+        pm.OrderedLogistic(item, eta=a[k] * latent[np.flatnonzero(mask)], cutpoints=cuts, observed=codes)
+    return latent

@@ -1,0 +1,67 @@
+"""The model ladder M1-M5 of STUDY.md section 4, as named :class:`ModelSpec` instances.
+
+Every rung uses the shared predictor statement :data:`clusterpreneur.predictors.STUDY_TERMS`
+(no second list); M5 adds board-composition coordinates on top of it.
+
+- **M1** varying intercepts by country and region (nested, non-centred).
+- **M2** M1 + a breadth slope varying by country (the simulator's generating structure);
+  the cross-level interactions of H2 / H3 are already terms of STUDY_TERMS.
+- **M3** M2 with social capital as a latent variable measured by its four ordinal items
+  (graded response), replacing ``sc_score`` in ``sc_score`` and ``sc_score:peripheral``.
+- **M4** the three performance ratings as correlated cumulative logits (LKJ prior on the
+  correlation of initiative-level effects over dim ``outcome``), same predictors and groups.
+- **M5** M2 + the three ILR board coordinates, board diversity and their exploratory
+  interactions with peripherality under a regularised horseshoe (breadth is already in).
+"""
+
+from __future__ import annotations
+
+from clusterpreneur.codebook import RATINGS
+from clusterpreneur.measures import ILR_NAMES
+from clusterpreneur.models.spec import GroupLevel, LatentSpec, ModelSpec, VaryingSlope
+from clusterpreneur.predictors import STUDY_TERM_NAMES
+
+GROUPS = (
+    GroupLevel("country", "country_id"),
+    GroupLevel("region", "region_id", parent="country"),
+)
+
+M1 = ModelSpec(
+    name="M1",
+    outcome="takeoff",
+    family="bernoulli",
+    terms=STUDY_TERM_NAMES,
+    groups=GROUPS,
+    description="varying intercepts by country and region (non-centred) on STUDY_TERMS",
+)
+
+M2 = M1.with_overrides(
+    name="M2",
+    slopes=(VaryingSlope("breadth", "country"),),
+    description="M1 + breadth slope varying by country; H2/H3 cross-level interactions as terms",
+)
+
+M3 = M2.with_overrides(
+    name="M3",
+    latent=LatentSpec(),
+    description="M2 with latent social capital from its ordinal items (graded response), joint",
+)
+
+M4 = M1.with_overrides(
+    name="M4",
+    outcome=RATINGS,
+    family="ordinal",
+    description="performance ratings as correlated cumulative logits (LKJ on initiative effects)",
+)
+
+_M5_NEW = (*ILR_NAMES, "board_diversity")
+_M5_INTERACTIONS = tuple(f"{c}:peripheral" for c in _M5_NEW)
+
+M5 = M2.with_overrides(
+    name="M5",
+    terms=(*STUDY_TERM_NAMES, *_M5_NEW, *_M5_INTERACTIONS),
+    shrinkage_terms=_M5_INTERACTIONS,
+    description="M2 + ILR board coordinates, breadth and diversity; horseshoe on exploratory interactions",
+)
+
+LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5}
