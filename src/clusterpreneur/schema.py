@@ -126,6 +126,8 @@ def _plain(value: object) -> object:
 def _convert(raw: pd.Series, var: Variable, out: _Collector) -> pd.Series:
     """Convert one column to its codebook dtype, reporting values that cannot be converted."""
     if var.kind == "id":
+        if pd.api.types.is_float_dtype(raw.dtype) and (raw.dropna() % 1 == 0).all():
+            raw = raw.astype("Int64")  # numeric ids from Stata/SPSS: "101", not "101.0"
         text = raw.astype("string").str.strip()
         return text.mask(text == "")
     if pd.api.types.is_bool_dtype(raw.dtype) or pd.api.types.is_numeric_dtype(raw.dtype):

@@ -199,3 +199,9 @@ def test_check_survey_returns_problems_without_raising(survey_frame):
     frame, problems = check_survey(survey_frame, SOURCE)
     assert [p.column for p in problems] == ["sc_vision"]
     assert list(frame.columns) == list(CODEBOOK)
+
+
+def test_numeric_ids_become_text_without_decimals(survey_frame):
+    survey_frame["initiative_id"] = np.arange(1.0, len(survey_frame) + 1)
+    out = validate_survey(survey_frame)
+    assert out["initiative_id"].tolist()[:2] == ["1", "2"]
