@@ -1,0 +1,183 @@
+"""The study configuration: data, models, sampler settings, seeds (``analysis/study.toml``).
+
+Paths in a TOML file are relative to the folder that holds the file. Every setting has a
+default (the values of ``analysis/study.toml``), so ``StudyConfig()`` is the study itself and
+a TOML file (or command-line option) only needs to state what it changes.
+
+::
+
+    [study]
+    title = "..."
+    seed = 20032                     # base seed; model k samples with seed + k (k = 0, 1, ...)
+
+    [data]
+    survey = "../data/survey.csv"    # any format readers.load_survey knows
+    mapping = ""                     # optional TOML column mapping
+    cases = ""                       # "" = the shipped North Jutland cases
+
+    [sampler]                        # defaults of every model
+    sampler = "nutpie"               # or "pymc"
+    draws = 1000
+    tune = 1000
+    chains = 4
+
+    [models]
+    fit = ["M1", "M2", "M3", "M4", "M5"]
+    reference = "M2"                 # the model of the hypothesis table, forest plot, cases
+
+    [models.M4]                      # per-model overrides of [sampler]
+    draws = 500
+
+    [diagnostics]
+    override_gate = false            # report estimates of fits that fail the gate (flagged)
+    ppc_draws = 200
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from clusterpreneur.errors import ClusterpreneurError
+
+SAMPLERS = ("nutpie", "pymc")
+DEFAULT_MODELS = ("M1", "M2", "M3", "M4", "M5")
+
+
+class ConfigError(ClusterpreneurError):
+    """The study configuration is malformed."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How one model is sampled."""
+
+    sampler: str = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+
+    def check(self, where: str) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"{where}: sampler {self.sampler!r} unknown; choose one of {SAMPLERS}")
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where}: {name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything one run of the study needs (see the module docstring)."""
+
+    title: str = "Clusterpreneurs, social capital and cluster take-off"
+    seed: int = 20032
+    survey: str | None = None  # None: the shipped data/survey.csv
+    mapping: str | None = None
+    cases: str | None = None  # None: the shipped North Jutland cases
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    models: tuple[str, ...] = DEFAULT_MODELS
+    reference: str = "M2"
+    model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baselines: bool = True
+    override_gate: bool = False
+    ppc_draws: int = 200
+
+    def settings_for(self, model: str) -> SamplerSettings:
+        """Sampler settings of one model: ``[sampler]`` with ``[models.<name>]`` on top."""
+        return replace(self.sampler, **self.model_overrides.get(model, {}))
+
+    def seed_for(self, model: str) -> int:
+        """Seed of one model: the base seed plus its position in the study's list."""
+        order = list(self.models)
+        return self.seed + (order.index(model) if model in order else 0)
+
+    @property
+    def reference_model(self) -> str | None:
+        """The model the hypothesis table, forest plot and case predictions use."""
+        if self.reference in self.models:
+            return self.reference
+        return self.models[-1] if self.models else None
+
+    def check(self) -> None:
+        self.sampler.check("[sampler]")
+        for name, over in self.model_overrides.items():
+            unknown = set(over) - {"sampler", "draws", "tune", "chains"}
+            if unknown:
+                raise ConfigError(f"[models.{name}]: unknown setting(s) {sorted(unknown)}")
+            self.settings_for(name).check(f"[models.{name}]")
+        if len(set(self.models)) != len(self.models):
+            raise ConfigError(f"[models] fit lists a model twice: {list(self.models)}")
+        if self.ppc_draws < 1:
+            raise ConfigError("[diagnostics] ppc_draws must be positive")
+
+    def with_changes(self, **changes: Any) -> StudyConfig:
+        """A copy with fields replaced; ``None`` values are ignored; sampler keys go to ``sampler``."""
+        sampler_keys = {"sampler", "draws", "tune", "chains"}
+        sampler = {k: v for k, v in changes.items() if k in sampler_keys and v is not None}
+        rest = {k: v for k, v in changes.items() if k not in sampler_keys and v is not None}
+        out = replace(self, **rest)
+        if sampler:
+            out = replace(out, sampler=replace(out.sampler, **sampler))
+        out.check()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["models"] = list(self.models)
+        return d
+
+
+def _path(value: Any, base: Path) -> str | None:
+    if value in (None, ""):
+        return None
+    p = Path(str(value)).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def load_config(path: str | Path | None = None) -> StudyConfig:
+    """Read a study TOML file (paths relative to its folder); ``None`` gives the defaults."""
+    if path is None:
+        return StudyConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"study configuration {path} not found")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    known = {"study", "data", "sampler", "models", "diagnostics", "baselines"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}; known: {sorted(known)}")
+    base = path.parent.resolve()
+    study, data = raw.get("study", {}), raw.get("data", {})
+    models = dict(raw.get("models", {}))
+    fit = models.pop("fit", list(DEFAULT_MODELS))
+    reference = models.pop("reference", "M2")
+    overrides = {k: dict(v) for k, v in models.items() if isinstance(v, dict)}
+    stray = [k for k, v in models.items() if not isinstance(v, dict)]
+    if stray:
+        raise ConfigError(f"{path}: [models] has unknown key(s) {stray}")
+    diag = raw.get("diagnostics", {})
+    try:
+        cfg = StudyConfig(
+            title=str(study.get("title", StudyConfig.title)),
+            seed=int(study.get("seed", StudyConfig.seed)),
+            survey=_path(data.get("survey"), base),
+            mapping=_path(data.get("mapping"), base),
+            cases=_path(data.get("cases"), base),
+            sampler=SamplerSettings(**raw.get("sampler", {})),
+            models=tuple(str(m) for m in fit),
+            reference=str(reference),
+            model_overrides=overrides,
+            baselines=bool(raw.get("baselines", {}).get("enabled", True)),
+            override_gate=bool(diag.get("override_gate", False)),
+            ppc_draws=int(diag.get("ppc_draws", 200)),
+        )
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    cfg.check()
+    return cfg
