@@ -39,3 +39,14 @@ def data(session: nox.Session) -> None:
     """Regenerate the shipped data and codebook; fail unless byte-identical to the committed files."""
     install(session)
     session.run("python", "-m", "clusterpreneur.datasets", "--check", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: package vs bambi, scaling to 25,000 initiatives, whole-study time.
+
+    Writes BENCHMARKS.md and benchmarks/results.json. Options after --, e.g.
+    `nox -s bench -- --sizes 250,2500 --peer-sizes 250 --skip-paper --experiments all`.
+    """
+    install(session, "bench")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,400 @@
+"""Benchmarks of the main model: against bambi, scaling to large surveys, the whole study.
+
+``nox -s bench`` (or ``python benchmarks/run.py``) runs every measurement in its own
+subprocess (:mod:`benchmarks.worker`) so compile time and peak memory are clean, then writes
+``benchmarks/results.json`` (raw figures) and ``BENCHMARKS.md`` (tables, machine, date)
+atomically. Options: ``--sizes 250,2500`` ``--peer-sizes 250`` ``--skip-bambi``
+``--skip-paper`` ``--experiments all|name,name`` ``--merge`` (keep earlier sections of the
+JSON that this run does not redo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import harness  # noqa: E402
+
+WORKER = ROOT / "benchmarks" / "worker.py"
+COUNTRIES = {250: 30, 2500: 100, 25000: 300}
+GIB = 1024.0
+
+
+def countries_for(n: int) -> int:
+    if n in COUNTRIES:
+        return COUNTRIES[n]
+    return int(min(300, max(30, round(30 * (n / 250) ** 0.5))))
+
+
+def package_available() -> bool:
+    """True once ``clusterpreneur.models`` exports ``fit_model`` and ``LADDER``."""
+    try:
+        spec = importlib.util.find_spec("clusterpreneur.models")
+    except ModuleNotFoundError:
+        return False
+    if spec is None:
+        return False
+    code = "from clusterpreneur.models import LADDER, fit_model; LADDER['M1']"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def run_measurement(task: dict, timeout: float, log=print) -> dict:
+    """Run one task in a fresh process; add wall-clock, peak RSS of its process tree, status."""
+    import psutil
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        tpath, rpath = Path(tmp) / "task.json", Path(tmp) / "result.json"
+        tpath.write_text(json.dumps(task))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **task.get("env", {}))
+        load_before = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKER), str(tpath), str(rpath)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            text=True,
+        )
+        ps = psutil.Process(proc.pid)
+        peak = 0.0
+        timed_out = False
+        out_chunks: list[str] = []
+        # drain output in a thread so the child never blocks on a full pipe
+        import threading
+
+        reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            try:
+                procs = [ps, *ps.children(recursive=True)]
+                rss = 0
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):
+                        rss += p.memory_info().rss
+                peak = max(peak, rss / 2**20)
+            except psutil.Error:
+                pass
+            if time.perf_counter() - t0 > timeout:
+                timed_out = True
+                for p in [*ps.children(recursive=True), ps]:
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
+                break
+            time.sleep(0.1)
+        proc.wait()
+        reader.join(timeout=5)
+        elapsed = time.perf_counter() - t0
+        if timed_out:
+            res = {"status": "timeout", "time_limit_s": timeout}
+        elif rpath.exists():
+            res = json.loads(rpath.read_text())
+        else:
+            res = {"status": "crashed", "returncode": proc.returncode}
+        if res.get("status") not in ("ok",):
+            res["output_tail"] = "".join(out_chunks)[-3000:]
+    res["load_avg_1min"] = [load_before, os.getloadavg()[0]]
+    res["kind"] = task["kind"]
+    res["task"] = task
+    res["subprocess_s"] = elapsed
+    res["peak_rss_mib"] = max(peak, res.get("ru_maxrss_self_mib", 0.0))
+    log(
+        f"  {task.get('label', task['kind'])}: {res['status']} wall={harness.fmt(res.get('wall_s'))}s "
+        f"minESS={harness.fmt(harness.min_ess(res))} peak={harness.fmt(res['peak_rss_mib'])}MiB "
+        f"gate={(res.get('gate') or {}).get('passed')}"
+    )
+    return res
+
+
+def main_task(args, n: int, label: str, use_package: bool) -> dict:
+    base = {
+        "n": n,
+        "n_countries": countries_for(n),
+        "seed": args.seed,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "label": label,
+    }
+    if use_package:
+        return {**base, "kind": "package", "spec": "M1", "sampler": "nutpie"}
+    return {**base, "kind": "experiment", "sampler": "nutpie"}
+
+
+CACHE_ENV = {"PYTENSOR_FLAGS": "base_compiledir={cache}", "NUMBA_CACHE_DIR": "{cache}/numba"}
+
+EXPERIMENTS = {
+    # name: (size, overrides of an experiment task)
+    "nutpie_diag": {"sampler": "nutpie"},
+    "pymc_sampler": {"sampler": "pymc"},
+    "nutpie_low_rank": {"sampler": "nutpie", "adaptation": "low_rank"},
+    "nutpie_tune500": {"sampler": "nutpie", "tune": 500},
+    "nutpie_tune300": {"sampler": "nutpie", "tune": 300},
+    "centred_country": {"sampler": "nutpie", "centered": ["country"]},
+    "centred_both": {"sampler": "nutpie", "centered": ["country", "region"]},
+    "binomial_collapse": {"sampler": "nutpie", "binomial": True},
+    "compile_reuse": {"kind": "compile_reuse"},
+    # persistent compile cache: same model in two fresh processes sharing a fresh cache dir
+    "cache_cold": {"sampler": "nutpie", "n": 250, "env": CACHE_ENV},
+    "cache_warm": {"sampler": "nutpie", "n": 250, "env": CACHE_ENV},
+}
+
+
+def study_timing(args) -> dict:
+    """Wall time of ``nox -s paper`` (warm: run once untimed unless --paper-cold)."""
+    listing = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True)
+    if "paper" not in listing.stdout:
+        return {
+            "status": "pending",
+            "note": "no `paper` nox session yet (pipeline issue); rerun when it lands",
+        }
+    cmd = [sys.executable, "-m", "nox", "-s", "paper"]
+    if not args.paper_cold:
+        subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # warm the env and caches
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    res = {"status": "ok" if proc.returncode == 0 else "error", "wall_s": wall, "returncode": proc.returncode}
+    timings = ROOT / "results" / "timings.json"  # per-model compile/sample split if the pipeline writes it
+    if timings.exists():
+        with contextlib.suppress(json.JSONDecodeError):
+            res["per_model"] = json.loads(timings.read_text())
+    if proc.returncode != 0:
+        res["note"] = proc.stderr[-2000:]
+    return res
+
+
+def evaluate_targets(results: dict) -> list[dict]:
+    out = []
+    for size, block in results.get("peer", {}).items():
+        for peer_name, r in (block.get("ratios") or {}).items():
+            v = r.get("ess_per_s")
+            out.append(
+                {
+                    "target": f"ESS/s >= 3x {peer_name} at {int(size):,}",
+                    "measured": v,
+                    "met": None if v is None else v >= 3,
+                }
+            )
+    big = results.get("scaling", {}).get("runs", {}).get("25000")
+    if big:
+        ok = big.get("status") == "ok"
+        w, mem = big.get("wall_s"), big.get("peak_rss_mib")
+        gate = (big.get("gate") or {}).get("passed") if ok else None
+        out.append({"target": "25,000: gate passes", "measured": gate, "met": gate})
+        out.append({"target": "25,000: wall <= 180 s", "measured": w, "met": None if w is None else w <= 180})
+        out.append(
+            {
+                "target": "25,000: peak memory <= 4 GiB (MiB)",
+                "measured": mem,
+                "met": None if mem is None else mem <= 4 * GIB,
+            }
+        )
+    slope = results.get("scaling", {}).get("loglog_slope_wall")
+    if slope is not None:
+        out.append(
+            {"target": "cost about linear in size (log-log slope)", "measured": slope, "met": slope <= 1.2}
+        )
+    study = results.get("study") or {}
+    if study.get("status") == "ok":
+        out.append(
+            {"target": "whole study <= 300 s", "measured": study["wall_s"], "met": study["wall_s"] <= 300}
+        )
+    else:
+        out.append(
+            {"target": "whole study <= 300 s", "measured": study.get("status", "not run"), "met": None}
+        )
+    return out
+
+
+def plot_scaling(results: dict, path: Path) -> str | None:
+    runs = {
+        int(k): v for k, v in results.get("scaling", {}).get("runs", {}).items() if v.get("status") == "ok"
+    }
+    if len(runs) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(runs)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    axes[0].loglog(sizes, [runs[s]["wall_s"] for s in sizes], "o-", label="wall")
+    if all("sample_s" in runs[s] for s in sizes):
+        axes[0].loglog(sizes, [runs[s]["sample_s"] for s in sizes], "s--", label="sampling")
+    ref = runs[sizes[0]]["wall_s"]
+    axes[0].loglog(sizes, [ref * s / sizes[0] for s in sizes], ":", color="grey", label="linear")
+    axes[0].set(xlabel="initiatives", ylabel="seconds", title="wall time")
+    axes[0].legend()
+    axes[1].loglog(sizes, [harness.ess_per_second(runs[s]) for s in sizes], "o-")
+    axes[1].set(xlabel="initiatives", ylabel="min bulk ESS / s", title="efficiency")
+    axes[2].loglog(sizes, [runs[s]["peak_rss_mib"] for s in sizes], "o-")
+    axes[2].set(xlabel="initiatives", ylabel="MiB", title="peak memory")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path.relative_to(ROOT).as_posix()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="250,2500,25000", help="scaling sizes (initiatives)")
+    p.add_argument("--peer-sizes", default="250,25000", help="sizes compared against bambi")
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=20032)
+    p.add_argument("--bambi-timeout", type=float, default=600.0, help="seconds per bambi run")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per package run")
+    p.add_argument("--skip-bambi", action="store_true")
+    p.add_argument("--bambi-samplers", default="pymc,nutpie", help="bambi samplers (pymc is its default)")
+    p.add_argument("--skip-paper", action="store_true")
+    p.add_argument("--paper-cold", action="store_true", help="do not warm up before timing nox -s paper")
+    p.add_argument("--experiments", default="", help="'all' or comma-separated names of EXPERIMENTS")
+    p.add_argument("--experiment-size", type=int, default=25000)
+    p.add_argument(
+        "--stand-in",
+        action="store_true",
+        help="use the benchmark's own M1 build even if clusterpreneur.models.fit_model exists",
+    )
+    p.add_argument(
+        "--merge", action="store_true", help="keep sections of an existing results.json not redone"
+    )
+    p.add_argument("--out-json", default=str(ROOT / "benchmarks" / "results.json"))
+    p.add_argument("--out-md", default=str(ROOT / "BENCHMARKS.md"))
+    return p.parse_args(argv)
+
+
+def _ints(s: str) -> list[int]:
+    return [int(x.replace("_", "")) for x in s.split(",") if x.strip()]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out_json, out_md = Path(args.out_json), Path(args.out_md)
+    results: dict = {}
+    if args.merge and out_json.exists():
+        results = json.loads(out_json.read_text())
+    use_package = not args.stand_in and package_available()
+    results.update(
+        date=harness.now_iso(),
+        machine=harness.machine_description(),
+        settings={
+            "draws": args.draws,
+            "tune": args.tune,
+            "chains": args.chains,
+            "seed": args.seed,
+            "main_model": "clusterpreneur.models fit_model(LADDER['M1'], sampler='nutpie')"
+            if use_package
+            else "STAND-IN: benchmark-built M1 (nutpie), clusterpreneur.models not ready",
+        },
+    )
+    sizes, peer_sizes = _ints(args.sizes), _ints(args.peer_sizes)
+    main_runs: dict[int, dict] = {}
+
+    def save():
+        results["targets"] = evaluate_targets(results)
+        harness.write_json(out_json, results)
+        harness.write_atomic(out_md, harness.render_markdown(results))
+
+    for n in sorted(set(sizes) | set(peer_sizes)):
+        print(f"[main model] {n} initiatives", flush=True)
+        res = run_measurement(main_task(args, n, f"package M1 n={n}", use_package), args.timeout)
+        res["n_countries"] = countries_for(n)
+        main_runs[n] = res
+    if sizes:
+        runs = {str(n): main_runs[n] for n in sizes}
+        ok = [n for n in sizes if main_runs[n].get("status") == "ok"]
+        results["scaling"] = {
+            "runs": runs,
+            "loglog_slope_wall": harness.linearity(ok, [main_runs[n]["wall_s"] for n in ok]),
+        }
+        results["scaling"]["plot"] = plot_scaling(results, ROOT / "benchmarks" / "scaling.png")
+        save()
+    if peer_sizes:
+        results.setdefault("peer", {})
+        for n in peer_sizes:
+            block = {"runs": {"package": main_runs[n]}, "ratios": {}}
+            base = {
+                "n": n,
+                "n_countries": countries_for(n),
+                "seed": args.seed,
+                "draws": args.draws,
+                "tune": args.tune,
+                "chains": args.chains,
+            }
+            print(f"[peer] {n} initiatives", flush=True)
+            block["statsmodels"] = run_measurement(
+                {**base, "kind": "statsmodels", "label": "statsmodels"}, 600
+            )
+            if not args.skip_bambi:
+                for sampler in [s for s in args.bambi_samplers.split(",") if s]:
+                    name = f"bambi ({sampler})"
+                    res = run_measurement(
+                        {**base, "kind": "bambi", "sampler": sampler, "label": name}, args.bambi_timeout
+                    )
+                    block["runs"][name] = res
+                    if res.get("status") == "ok":
+                        block["ratios"][name] = harness.peer_ratios(main_runs[n], res)
+                    else:
+                        block["ratios"][name] = {
+                            "wall_time": None,
+                            "min_ess": None,
+                            "ess_per_s": None,
+                            "note": f"{res.get('status')} (limit {args.bambi_timeout:.0f} s)",
+                        }
+            results["peer"][str(n)] = block
+            save()
+    if args.experiments:
+        names = list(EXPERIMENTS) if args.experiments == "all" else args.experiments.split(",")
+        results.setdefault("experiments", {})
+        n = args.experiment_size
+        cache = tempfile.mkdtemp(prefix="bench-cache-")
+        for name in names:
+            over = dict(EXPERIMENTS[name])
+            kind = over.pop("kind", "experiment")
+            size = over.pop("n", n)
+            env = {k: v.format(cache=cache) for k, v in over.pop("env", {}).items()}
+            task = {
+                "n": size,
+                "n_countries": countries_for(size),
+                "seed": args.seed,
+                "draws": args.draws,
+                "tune": args.tune,
+                "chains": args.chains,
+                "kind": kind,
+                "label": f"{name} n={size}",
+                "env": env,
+                **over,
+            }
+            print(f"[experiment] {name} at {size}", flush=True)
+            results["experiments"][f"{name} (n={size})"] = run_measurement(task, args.timeout)
+            save()
+        shutil.rmtree(cache, ignore_errors=True)
+    if not args.skip_paper:
+        print("[study] nox -s paper", flush=True)
+        results["study"] = study_timing(args)
+    elif "study" not in results:
+        results["study"] = {"status": "skipped", "note": "--skip-paper"}
+    save()
+    print(f"wrote {out_json} and {out_md}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""One benchmark measurement, run in its own process by :mod:`benchmarks.run`.
+
+Usage: ``python benchmarks/worker.py TASK.json RESULT.json``. The task names a ``kind``
+(``package``, ``experiment``, ``bambi``, ``statsmodels``, ``compile_reuse``) and its settings;
+the result holds timings (build / compile / sample / wall), the per-parameter bulk ESS
+bookkeeping, gradient evaluations, the convergence gate verdict and the process's peak RSS.
+Heavy imports happen inside the task functions so import time is not counted in the
+measured wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# make ``benchmarks.harness`` importable when run as a script from the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import ess_summary
+
+COMPARABLE = "comparable"  # intercept, slopes, sigmas, group effects (no raw offsets)
+
+
+# ----------------------------------------------------------------------------- data
+def survey_frame(n: int, n_countries: int, seed: int):
+    """The simulated survey (the shipped data for 250 / 30 / the default seed)."""
+    from clusterpreneur.simulate import simulate_survey
+
+    return simulate_survey(n_initiatives=n, n_countries=n_countries, seed=seed).data
+
+
+def design_frame(df):
+    """The study's standardised design with valid identifiers, ids and outcome (for bambi etc.)."""
+    from clusterpreneur.predictors import design_matrix
+
+    X, _ = design_matrix(df)
+    X = X.rename(columns={c: c.replace(":", "_x_") for c in X.columns})
+    out = X.copy()
+    out["country_id"] = df["country_id"].astype(str).to_numpy()
+    out["region_id"] = df["region_id"].astype(str).to_numpy()
+    out["takeoff"] = df["takeoff"].astype("int64").to_numpy()
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+def _per_element_ess(post) -> dict[str, np.ndarray]:
+    import arviz as az
+
+    ess = az.ess(post, method="bulk")
+    out = {}
+    for name, da in ess.data_vars.items():
+        vals = np.asarray(da.values, dtype=float).ravel()
+        spread = np.asarray((post[name].max(("chain", "draw")) - post[name].min(("chain", "draw"))).values)
+        keep = spread.ravel() > 0
+        out[str(name)] = vals[keep]
+    return out
+
+
+def _grad_evals(dt) -> dict[str, float | None]:
+    """Gradient evaluations from sample stats (nutpie/pymc ``n_steps``, else ``tree_size``)."""
+    res: dict[str, float | None] = {"posterior": None, "warmup": None}
+    for group, key in (("sample_stats", "posterior"), ("warmup_sample_stats", "warmup")):
+        if group not in dt.children:
+            continue
+        ds = dt[group].to_dataset()
+        for stat in ("n_steps", "tree_size"):
+            if stat in ds:
+                res[key] = float(np.nansum(ds[stat].values))
+                break
+    return res
+
+
+def _divergences(dt) -> int | None:
+    ds = dt["sample_stats"].to_dataset()
+    for k in ("diverging", "divergences"):
+        if k in ds:
+            return int(np.asarray(ds[k].values).sum())
+    return None
+
+
+def _gate(dt, var_names=None) -> dict:
+    try:
+        from clusterpreneur.diagnostics import check_convergence
+
+        g = check_convergence(dt, var_names=var_names, label="bench")
+        return {"passed": bool(g.passed), "problems": g.problems()[:5]}
+    except Exception as exc:  # the gate is informative here, never fatal
+        return {"passed": None, "problems": [f"gate failed to run: {exc!r}"]}
+
+
+def _finish(res: dict, dt, comparable_vars: list[str], n_obs: int, gate_vars=None) -> dict:
+    post = dt["posterior"].to_dataset()
+    per = _per_element_ess(post)
+    res["ess"] = ess_summary(per, comparable_vars)
+    res["grad_evals"] = _grad_evals(dt)
+    res["divergences"] = _divergences(dt)
+    res["gate"] = _gate(dt, var_names=gate_vars)
+    res["inference_library"] = str(dt["posterior"].attrs.get("inference_library", ""))
+    res["n_obs"] = n_obs
+    return res
+
+
+# ----------------------------------------------------------------------------- tasks
+def task_package(t: dict) -> dict:
+    """The package's own main model (``LADDER[spec]`` via ``fit_model``)."""
+    from clusterpreneur.models import LADDER, fit_model
+
+    df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    t0 = time.perf_counter()
+    fit = fit_model(
+        LADDER[t.get("spec", "M1")],
+        df,
+        draws=t["draws"],
+        tune=t["tune"],
+        chains=t["chains"],
+        seed=t["seed"],
+        sampler=t.get("sampler", "nutpie"),
+    )
+    wall = time.perf_counter() - t0
+    res = {"wall_s": wall}
+    for k in ("build_s", "compile_s", "sample_s"):  # if the FittedModel records them
+        v = getattr(fit, k, None) or (getattr(fit, "timings", None) or {}).get(k.removesuffix("_s"))
+        if v is not None:
+            res[k] = float(v)
+    dt = fit.idata
+    names = list(dt["posterior"].data_vars)
+    comparable = [v for v in names if not v.startswith("z_")]
+    return _finish(res, dt, comparable, len(df))
+
+
+def build_experiment_model(frame, *, centered=(), binomial=False, data_container=False):
+    """M1 built here from the same design (an EXPERIMENT, not the package's code).
+
+    Same priors as the package defaults: intercept N(0, 1.5), beta N(0, 1), sigmas HalfNormal(1),
+    non-centred group effects unless the level is in ``centered``. ``binomial`` collapses rows
+    with identical covariates and groups into binomial counts.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    xcols = [c for c in frame.columns if c not in ("country_id", "region_id", "takeoff")]
+    if binomial:
+        g = frame.groupby([*xcols, "country_id", "region_id"], sort=False, observed=True)["takeoff"]
+        frame = g.agg(["sum", "count"]).reset_index().rename(columns={"sum": "k", "count": "trials"})
+    countries = sorted(frame["country_id"].unique().tolist())
+    regions = sorted(frame["region_id"].unique().tolist())
+    ci = frame["country_id"].map({c: i for i, c in enumerate(countries)}).to_numpy()
+    ri = frame["region_id"].map({r: i for i, r in enumerate(regions)}).to_numpy()
+    coords = {"term": xcols, "country": countries, "region": regions}
+    with pm.Model(coords=coords) as model:
+        X = frame[xcols].to_numpy(dtype="float64")
+        if data_container:
+            X = pm.Data("X", X)
+            ci = pm.Data("country_idx", ci)
+            ri = pm.Data("region_idx", ri)
+        intercept = pm.Normal("intercept", 0.0, 1.5)
+        beta = pm.Normal("beta", 0.0, 1.0, dims="term")
+        eta = intercept + pt.dot(X, beta)
+        for name, idx in (("country", ci), ("region", ri)):
+            sigma = pm.HalfNormal(f"sigma_{name}", 1.0)
+            if name in centered:
+                u = pm.Normal(f"u_{name}", 0.0, sigma, dims=name)
+            else:
+                z = pm.Normal(f"z_{name}", 0.0, 1.0, dims=name)
+                u = pm.Deterministic(f"u_{name}", sigma * z, dims=name)
+            eta = eta + u[idx]
+        if binomial:
+            pm.Binomial("takeoff", n=frame["trials"].to_numpy(), logit_p=eta, observed=frame["k"].to_numpy())
+        else:
+            y = frame["takeoff"].to_numpy()
+            if data_container:
+                y = pm.Data("y", y)
+            pm.Bernoulli("takeoff", logit_p=eta, observed=y)
+    return model, len(frame)
+
+
+def task_experiment(t: dict) -> dict:
+    """The experiment model with a chosen sampler / parametrisation / adaptation / tuning."""
+    import nutpie
+    import pymc as pm
+
+    df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    frame = design_frame(df)
+    t0 = time.perf_counter()
+    model, n_rows = build_experiment_model(
+        frame, centered=tuple(t.get("centered", ())), binomial=t.get("binomial", False)
+    )
+    t1 = time.perf_counter()
+    res: dict = {"build_s": t1 - t0, "likelihood_rows": n_rows}
+    if t.get("sampler", "nutpie") == "nutpie":
+        compiled = nutpie.compile_pymc_model(model)
+        t2 = time.perf_counter()
+        dt = nutpie.sample(
+            compiled,
+            draws=t["draws"],
+            tune=t["tune"],
+            chains=t["chains"],
+            cores=t.get("cores", 2),
+            seed=t["seed"],
+            progress_bar=False,
+            adaptation=t.get("adaptation", "diag"),
+        )
+        t3 = time.perf_counter()
+        res.update(compile_s=t2 - t1, sample_s=t3 - t2)
+    else:
+        with model:
+            dt = pm.sample(
+                draws=t["draws"],
+                tune=t["tune"],
+                chains=t["chains"],
+                cores=t.get("cores", 2),
+                random_seed=t["seed"],
+                nuts_sampler="pymc",
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
+        t3 = time.perf_counter()
+        res["compile_sample_s"] = t3 - t1
+    res["wall_s"] = t3 - t0
+    comparable = [v for v in dt["posterior"].data_vars if not str(v).startswith("z_")]
+    return _finish(res, dt, comparable, len(df))
+
+
+def task_bambi(t: dict) -> dict:
+    """bambi on the same standardised design, same draws / tune / chains / seed."""
+    import bambi as bmb
+
+    df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    frame = design_frame(df)
+    xcols = [c for c in frame.columns if c not in ("country_id", "region_id", "takeoff")]
+    formula = "takeoff ~ " + " + ".join(xcols) + " + (1|country_id) + (1|region_id)"
+    t0 = time.perf_counter()
+    model = bmb.Model(formula, frame, family="bernoulli")
+    model.build()
+    t1 = time.perf_counter()
+    kwargs = {}
+    if t.get("sampler", "pymc") != "pymc":
+        kwargs["inference_method"] = t["sampler"]
+    dt = model.fit(
+        draws=t["draws"],
+        tune=t["tune"],
+        chains=t["chains"],
+        cores=t.get("cores", 2),
+        random_seed=t["seed"],
+        progressbar=False,
+        **kwargs,
+    )
+    t2 = time.perf_counter()
+    res = {"build_s": t1 - t0, "compile_sample_s": t2 - t1, "wall_s": t2 - t0, "formula": formula}
+    names = [str(v) for v in dt["posterior"].data_vars]
+    comparable = [v for v in names if not v.endswith("_offset")]
+    return _finish(res, dt, comparable, len(df))
+
+
+def task_statsmodels(t: dict) -> dict:
+    """Plain logit on the same design (no group effects): the floor."""
+    import statsmodels.api as sm
+
+    df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    frame = design_frame(df)
+    xcols = [c for c in frame.columns if c not in ("country_id", "region_id", "takeoff")]
+    t0 = time.perf_counter()
+    fit = sm.Logit(frame["takeoff"].to_numpy(), sm.add_constant(frame[xcols].to_numpy())).fit(disp=0)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "converged": bool(fit.mle_retvals.get("converged", True)), "n_obs": len(df)}
+
+
+def task_compile_reuse(t: dict) -> dict:
+    """Compile once and swap data (nutpie ``with_data``) against compiling a second time."""
+    import nutpie
+
+    df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    frame = design_frame(df)
+    t0 = time.perf_counter()
+    model, _ = build_experiment_model(frame, data_container=True)
+    compiled = nutpie.compile_pymc_model(model)
+    t1 = time.perf_counter()
+    model2, _ = build_experiment_model(frame, data_container=True)
+    nutpie.compile_pymc_model(model2)
+    t2 = time.perf_counter()
+    rng = np.random.default_rng(t["seed"] + 1)
+    y_new = rng.integers(0, 2, len(frame))
+    swapped = compiled.with_data(y=y_new)
+    t3 = time.perf_counter()
+    kw = dict(
+        draws=t["draws"], tune=t["tune"], chains=t["chains"], cores=2, seed=t["seed"], progress_bar=False
+    )
+    dt = nutpie.sample(swapped, **kw)
+    t4 = time.perf_counter()
+    return {
+        "first_build_compile_s": t1 - t0,
+        "second_build_compile_s": t2 - t1,
+        "with_data_s": t3 - t2,
+        "sample_after_swap_s": t4 - t3,
+        "swap_ok": bool(dt["posterior"]["intercept"].size > 0),
+        "wall_s": t4 - t0,
+    }
+
+
+TASKS = {
+    "package": task_package,
+    "experiment": task_experiment,
+    "bambi": task_bambi,
+    "statsmodels": task_statsmodels,
+    "compile_reuse": task_compile_reuse,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    task = json.loads(Path(argv[0]).read_text())
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    t0 = time.perf_counter()
+    try:
+        res = TASKS[task["kind"]](task)
+        res["status"] = "ok"
+    except Exception as exc:
+        import traceback
+
+        res = {
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+    res["process_s"] = time.perf_counter() - t0
+    res["ru_maxrss_self_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["ru_maxrss_children_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    Path(argv[1]).write_text(json.dumps(res, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
