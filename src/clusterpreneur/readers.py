@@ -18,7 +18,7 @@ A mapping file has up to three tables::
 
 from __future__ import annotations
 
-import os
+import io
 import tempfile
 import tomllib
 import zipfile
@@ -380,35 +380,39 @@ def _write_dta(df: pd.DataFrame, path: Path) -> None:
     )
 
 
-WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
-    ".xlsx": lambda df, p: df.to_excel(p, index=False, engine="openpyxl"),
-    ".dta": _write_dta,
-    ".sav": _write_sav,
-    ".parquet": lambda df, p: df.to_parquet(p, engine="pyarrow", index=False),
+def _via_file(writer: Callable[[pd.DataFrame, Path], None], ext: str) -> Callable[[pd.DataFrame], bytes]:
+    """Serialise with a writer that needs a path: write into a scratch folder and read the bytes."""
+
+    def serialise(df: pd.DataFrame) -> bytes:
+        with tempfile.TemporaryDirectory() as scratch:
+            target = Path(scratch) / f"survey{ext}"
+            writer(df, target)
+            return target.read_bytes()
+
+    return serialise
+
+
+def _to_buffer(df: pd.DataFrame, method: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    getattr(df, method)(buffer, index=False, **kwargs)
+    return buffer.getvalue()
+
+
+SERIALISERS: dict[str, Callable[[pd.DataFrame], bytes]] = {
+    ".csv": lambda df: df.to_csv(index=False, lineterminator="\n").encode(),
+    ".xlsx": lambda df: _to_buffer(df, "to_excel", engine="openpyxl"),
+    ".dta": _via_file(_write_dta, ".dta"),
+    ".sav": _via_file(_write_sav, ".sav"),
+    ".parquet": lambda df: _to_buffer(df, "to_parquet", engine="pyarrow"),
 }
 
 
 def write_survey(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a survey frame in the format of ``path``'s extension, atomically; return the path.
+    """Write a survey frame in the format of ``path``'s extension with :func:`clusterpreneur.io.write_atomic`.
 
     SPSS and Stata files carry the codebook's value labels and variable descriptions; SPSS files
     declare the missing codes -9/-8 as user-missing. Missing values are written as empty
     cells (CSV, Excel) or system missing. The index is not written.
     """
     path = Path(path)
-    ext = _extension(path)
-    if ext == ".csv":
-        return write_atomic(path, df.to_csv(index=False, lineterminator="\n"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=ext)
-    os.close(fd)
-    try:
-        WRITERS[ext](df, Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, SERIALISERS[_extension(path)](df))
