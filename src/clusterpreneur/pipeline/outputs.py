@@ -3,18 +3,15 @@
 Steps (cached, in this order; :func:`plan` builds the list from the configuration, so a model
 or check that is not available or not configured simply has no step):
 
-==================  ==============================================================  ==========================
-step                what it does                                                    artefacts
-==================  ==============================================================  ==========================
-``data``            read + validate the survey (and the cases), codebook dtypes     ``survey.parquet``, ``cases.parquet``
-``descriptives``    descriptive statistics by region type                           ``descriptives.csv``
-``baselines``       statsmodels baselines of every outcome                          ``baselines.csv``
-``model:<M>``       fit ladder model M (PyMC), coefficients, hypotheses              ``fit.nc``, ``coefficients.csv``, ``hypotheses.csv``
-``diagnostics:<M>`` convergence gate, PSIS-LOO, posterior predictive check          ``gate.csv``, ``summary.json``, ``ppc.csv``, ``ppc.png``
-``comparison``      PSIS-LOO comparison of the take-off models                      ``comparison.csv``
-``forest``          Bayes (reference model) versus statsmodels logit                ``forest.csv``, ``forest.png``
-``cases``           North Jutland predictions and what-if scenarios                 ``cases.csv``, ``cases.png``
-==================  ==============================================================  ==========================
+- ``data``: read and validate the survey (and the cases); ``survey.parquet``, ``cases.parquet``;
+- ``descriptives``: descriptive statistics by region type; ``descriptives.csv``;
+- ``baselines``: statsmodels baselines of every outcome; ``baselines.csv``;
+- ``model:<M>``: fit ladder model M with PyMC; ``fit.nc``, ``coefficients.csv``, ``hypotheses.csv``;
+- ``diagnostics:<M>``: convergence gate, PSIS-LOO, posterior predictive check; ``gate.csv``,
+  ``summary.json``, ``ppc.csv``, ``ppc.png``;
+- ``comparison``: PSIS-LOO comparison of the take-off models; ``comparison.csv``;
+- ``forest``: Bayes (reference model) versus the statsmodels logit; ``forest.csv``, ``forest.png``;
+- ``cases``: North Jutland predictions and what-if scenarios; ``cases.csv``, ``cases.png``.
 
 Paper entries (:data:`PAPER`, rendered in this order by :mod:`clusterpreneur.pipeline.report`):
 each is a small function from the step entries to a table (``DataFrame``) or figures (PNG
@@ -439,7 +436,7 @@ def step_comparison(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dic
     if len(loos) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cmp = az.compare(loos, method="stacking")
+            cmp = az.compare(loos, method="stacking", round_to="none")
         table = cmp.reset_index().rename(columns={"index": "model"})
         table = table.rename(columns={table.columns[0]: "model"})
     else:
@@ -629,12 +626,12 @@ def plan(config, ctx: RunContext) -> list[Step]:
 
     data_inputs = dict(ctx.hashes)
     steps = [
-        Step("data", step_data, inputs=data_inputs, code=DATA_CODE + ("clusterpreneur.datasets",)),
+        Step("data", step_data, inputs=data_inputs, code=(*DATA_CODE, "clusterpreneur.datasets")),
         Step(
             "descriptives",
             step_descriptives,
             deps=("data",),
-            code=MEASURE_CODE + ("clusterpreneur.pipeline.outputs",),
+            code=(*MEASURE_CODE, "clusterpreneur.pipeline.outputs"),
         ),
     ]
     if config.baselines:
@@ -716,6 +713,36 @@ class PaperEntry:
     tidy: bool = False  # a tidy results table (clusterpreneur.tables format)
 
 
+@dataclass(frozen=True)
+class Withheld:
+    """A paper entry that is deliberately not shown, and why."""
+
+    reason: str
+
+
+def gate_status(entries: dict[str, CacheEntry], model: str) -> bool | None:
+    """Did ``model`` pass the convergence gate? ``None`` when it was not checked."""
+    e = entries.get(f"diagnostics:{model}")
+    return None if e is None else bool(e.summary.get("passed"))
+
+
+def reportable(entries: dict[str, CacheEntry], config, model: str) -> bool:
+    """Estimates of ``model`` are reported only if it passed the gate (or the gate is overridden)."""
+    return config.override_gate or gate_status(entries, model) is not False
+
+
+def failed_models(entries: dict[str, CacheEntry], config) -> list[str]:
+    return [m for m in config.models if gate_status(entries, m) is False]
+
+
+def _withheld(models: list[str]) -> Withheld:
+    return Withheld(
+        f"Estimates of {', '.join(models)} are withheld: the fit failed the convergence gate (see the "
+        "diagnostics table). Sample longer (draws/tune in analysis/study.toml) or, to report them "
+        "flagged anyway, set [diagnostics] override_gate = true."
+    )
+
+
 def _file(entries: dict[str, CacheEntry], step: str, name: str) -> Path | None:
     e = entries.get(step)
     if e is None or not (e.path / name).is_file():
@@ -723,10 +750,17 @@ def _file(entries: dict[str, CacheEntry], step: str, name: str) -> Path | None:
     return e.path / name
 
 
-def _table(step: str, name: str) -> Callable[[dict[str, CacheEntry], Any], pd.DataFrame | None]:
+def _table(
+    step: str, name: str, gated: bool = False
+) -> Callable[[dict[str, CacheEntry], Any], pd.DataFrame | Withheld | None]:
     def make(entries, config):
         p = _file(entries, step, name)
-        return read_csv(p) if p is not None else None
+        if p is None:
+            return None
+        ref = config.reference_model
+        if gated and not reportable(entries, config, ref):
+            return _withheld([ref])
+        return read_csv(p)
 
     return make
 
@@ -740,30 +774,57 @@ def paper_baselines(entries, config):
     return read_table(p)
 
 
+def _flag(t: pd.DataFrame, entries, m: str) -> pd.DataFrame:
+    """Fill ``converged`` from the gate and flag rows of a fit that failed it."""
+    status = gate_status(entries, m)
+    if "converged" in t and status is not None:
+        t["converged"] = status
+    if "warnings" in t and status is False:
+        t["warnings"] = "FAILED the convergence gate (reported because override_gate = true)"
+    return t
+
+
 def paper_ladder(entries, config):
-    parts = []
+    from clusterpreneur import tables
+
+    parts, withheld = [], []
     for m in config.models:
         p = _file(entries, f"model:{m}", "coefficients.csv")
-        if p is not None:
-            t = read_csv(p)
-            if "model" not in t:
-                t.insert(0, "model", m)
-            parts.append(t)
-    return pd.concat(parts, ignore_index=True) if parts else None
+        if p is None:
+            continue
+        if not reportable(entries, config, m):
+            withheld.append(m)
+            continue
+        t = read_csv(p)
+        if "model" not in t:
+            t.insert(0, "model", m)
+        parts.append(_flag(t, entries, m))
+    if not parts:
+        return _withheld(withheld) if withheld else None
+    out = pd.concat(parts, ignore_index=True)
+    if set(tables.COLUMNS) <= set(out.columns):
+        out = tables.tidy(out)
+    return out
 
 
 def paper_hypotheses(entries, config):
     ref = config.reference_model
-    parts = []
+    parts, withheld = [], []
     for m in config.models:
         p = _file(entries, f"model:{m}", "hypotheses.csv")
-        if p is not None:
-            t = read_csv(p)
-            if "model" not in t:
-                t.insert(0, "model", m)
-            parts.append(t)
+        if p is None:
+            continue
+        if not reportable(entries, config, m):
+            withheld.append(m)
+            continue
+        t = read_csv(p)
+        if "model" not in t:
+            t.insert(0, "model", m)
+        if gate_status(entries, m) is False:
+            t["gate"] = "FAILED (override_gate)"
+        parts.append(t)
     if not parts:
-        return None
+        return _withheld(withheld) if withheld else None
     out = pd.concat(parts, ignore_index=True)
     if ref is not None and "model" in out:  # the reference model first
         out = pd.concat([out[out["model"] == ref], out[out["model"] != ref]], ignore_index=True)
@@ -792,10 +853,15 @@ def paper_ppc(entries, config):
     return figs or None
 
 
-def _figure(step: str, name: str, stem: str, title: str):
+def _figure(step: str, name: str, stem: str, title: str, gated: bool = False):
     def make(entries, config):
         p = _file(entries, step, name)
-        return [(stem, title, p.read_bytes())] if p is not None else None
+        if p is None:
+            return None
+        ref = config.reference_model
+        if gated and not reportable(entries, config, ref):
+            return _withheld([ref])
+        return [(stem, title, p.read_bytes())]
 
     return make
 
@@ -806,7 +872,8 @@ PAPER: tuple[PaperEntry, ...] = (
         "Table 1. The survey by region type",
         "table",
         _table("descriptives", "descriptives.csv"),
-        "Mean, standard deviation and number of answers of the study's variables, overall and by region type.",
+        "Mean, standard deviation and number of answers of the study's variables, overall and by "
+        "region type.",
     ),
     PaperEntry(
         "baselines",
@@ -823,12 +890,15 @@ PAPER: tuple[PaperEntry, ...] = (
         "table",
         paper_ladder,
         "Posterior mean, SD and 95% credible interval of every coefficient of every model of the ladder.",
+        tidy=True,
     ),
     PaperEntry(
         "forest",
         "Figure 1. Bayes versus statsmodels",
         "figure",
-        _figure("forest", "forest.png", "forest", "Bayes (reference model) versus the statsmodels logit"),
+        _figure(
+            "forest", "forest.png", "forest", "Bayes (reference model) versus the statsmodels logit", True
+        ),
         "Standardised take-off coefficients with 95% intervals.",
     ),
     PaperEntry(
@@ -863,7 +933,7 @@ PAPER: tuple[PaperEntry, ...] = (
         "cases",
         "Table 7. North Jutland cases and what-if scenarios",
         "table",
-        _table("cases", "cases.csv"),
+        _table("cases", "cases.csv", gated=True),
         "Posterior take-off probability of the paper's two cases and of Biomedico under what-if scenarios; "
         "diff = scenario minus as coded, paired per draw.",
     ),
@@ -871,7 +941,7 @@ PAPER: tuple[PaperEntry, ...] = (
         "cases_figure",
         "Figure 3. North Jutland what-if scenarios",
         "figure",
-        _figure("cases", "cases.png", "cases", "Take-off probability of the North Jutland cases"),
+        _figure("cases", "cases.png", "cases", "Take-off probability of the North Jutland cases", True),
         "Posterior mean and 90% interval.",
     ),
 )

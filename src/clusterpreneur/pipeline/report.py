@@ -122,7 +122,8 @@ def to_html_table(df: pd.DataFrame) -> str:
             for c, n in zip(row, numeric, strict=True)
         )
         body.append(f"<tr>{tds}</tr>")
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def _png_tag(png: bytes, alt: str) -> str:
@@ -144,7 +145,7 @@ def write_outputs(
     pause: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Write tables, figures and ``report.html`` into ``out_dir``; return the paths written (relative)."""
-    from clusterpreneur.pipeline.outputs import PAPER
+    from clusterpreneur.pipeline.outputs import PAPER, Withheld
 
     out_dir = Path(out_dir)
     written: list[str] = []
@@ -165,7 +166,10 @@ def write_outputs(
         parts = [f'<h2 id="{anchor}">{html.escape(entry.title)}</h2>']
         if entry.caption:
             parts.append(f'<p class="caption">{html.escape(entry.caption)}</p>')
-        if result is None or (isinstance(result, pd.DataFrame) and result.empty):
+        if isinstance(result, Withheld):
+            missing.append(entry.title)
+            parts.append(f'<p class="missing">{html.escape(result.reason)}</p>')
+        elif result is None or (isinstance(result, pd.DataFrame) and result.empty):
             missing.append(entry.title)
             parts.append(
                 '<p class="missing">Not produced in this run: the step it needs did not run '
@@ -200,7 +204,8 @@ def write_outputs(
     summary = data_entry.summary if data_entry is not None else {}
     intro = (
         f"<p>{summary.get('initiatives', '?')} initiatives in {summary.get('regions', '?')} regions of "
-        f"{summary.get('countries', '?')} countries. Models: {html.escape(', '.join(config.models) or 'none')}; "
+        f"{summary.get('countries', '?')} countries. "
+        f"Models: {html.escape(', '.join(config.models) or 'none')}; "
         f"reference model for hypotheses, forest plot and cases: {html.escape(str(config.reference_model))}. "
         f"Seed {config.seed}. Versions, commit, data SHA-256 and timings: <code>manifest.json</code>.</p>"
     )

@@ -1,0 +1,406 @@
+"""Command line: ``clusterpreneur <command>`` (or ``python -m clusterpreneur <command>``).
+
+Exit codes: 0 ok; 1 a check failed (validation problems, a fit that failed the convergence
+gate, a step that failed); 2 usage error (bad option, missing file, bad configuration or
+mapping); 130 interrupted (Ctrl-C; completed steps stay cached, rerun to resume).
+Package errors are printed as messages, without a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+from clusterpreneur.errors import (
+    ClusterpreneurError,
+    ConvergenceError,
+    MappingError,
+    SurveyValidationError,
+    UnsupportedFormatError,
+)
+
+EXIT_OK, EXIT_CHECK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+MAIN_EPILOG = """\
+examples:
+  clusterpreneur validate my_survey.sav --mapping my_mapping.toml
+  clusterpreneur simulate --out sim/survey.csv --n-initiatives 250 --seed 1
+  clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
+  clusterpreneur diagnose results/fits/M2.nc
+  clusterpreneur predict results/fits/M2.nc --data data/survey.csv --what-if
+  clusterpreneur report                                   # the whole study on the shipped data
+  clusterpreneur report my_survey.sav --mapping my_mapping.toml --out results/my_study
+
+exit codes: 0 ok, 1 a check failed, 2 usage error, 130 interrupted
+"""
+
+logger = logging.getLogger("clusterpreneur.cli")
+
+
+class UsageError(ClusterpreneurError):
+    """Wrong input from the command line (missing file, bad option value)."""
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    errs: list[type[BaseException]] = [MappingError, UnsupportedFormatError, UsageError, FileNotFoundError]
+    try:
+        from clusterpreneur.pipeline.config import ConfigError
+
+        errs.append(ConfigError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errs)
+
+
+def _existing(path: str | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{what} {p} not found. Check the path.")
+    return p
+
+
+def _read(path: str | None, mapping: str | None):
+    """The survey (validated); the shipped data when ``path`` is None."""
+    from clusterpreneur.datasets import default_survey_path
+    from clusterpreneur.readers import load_survey
+
+    p = _existing(path, "survey file") if path else default_survey_path()
+    return load_survey(p, mapping=_existing(mapping, "mapping file"))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_validate(args) -> int:
+    df = _read(args.file, args.mapping)
+    print(
+        f"{args.file}: valid - {len(df)} initiatives in {df['region_id'].nunique()} regions of "
+        f"{df['country_id'].nunique()} countries"
+    )
+    return EXIT_OK
+
+
+def cmd_simulate(args) -> int:
+    from clusterpreneur.io import write_atomic
+    from clusterpreneur.readers import write_survey
+    from clusterpreneur.simulate import simulate_survey
+
+    sim = simulate_survey(
+        n_initiatives=args.n_initiatives, n_countries=args.n_countries, seed=args.seed, scenario=args.scenario
+    )
+    out = Path(args.out)
+    write_survey(sim.data, out)
+    truth = out.with_name(f"{out.stem}_truth.json")
+    write_atomic(truth, json.dumps(sim.truth, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {out} ({len(sim.data)} initiatives) and its true parameters {truth}")
+    return EXIT_OK
+
+
+def _model(name: str):
+    from clusterpreneur.models import LADDER
+
+    if name not in LADDER:
+        raise UsageError(f"unknown model {name!r}; the ladder has {', '.join(LADDER)}")
+    return LADDER[name]
+
+
+def cmd_fit(args) -> int:
+    from clusterpreneur.models import fit_model
+
+    spec = _model(args.model)
+    df = _read(args.file, args.mapping)
+    out = Path(args.out or f"results/fits/{args.model}.nc")
+    logger.info("fitting %s (%s, %d chains x %d draws, seed %d)", spec.name, args.sampler, args.chains,
+                args.draws, args.seed)  # fmt: skip
+    fitted = fit_model(
+        spec, df, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler
+    )
+    fitted.save(out)
+    print(f"wrote {out}")
+    if args.check:
+        return _gate(fitted.idata, spec.name)
+    return EXIT_OK
+
+
+def _gate(idata, label: str) -> int:
+    from clusterpreneur.diagnostics import check_convergence
+
+    result = check_convergence(idata, label=label)
+    print(result.message())
+    return EXIT_OK if result.passed else EXIT_CHECK
+
+
+def cmd_diagnose(args) -> int:
+    import arviz as az
+
+    path = _existing(args.fit, "fit file")
+    idata = az.from_netcdf(path).load()
+    label = str(idata.attrs.get("clusterpreneur_model", path.stem))
+    code = _gate(idata, label)
+    if args.table:
+        from clusterpreneur.diagnostics import check_convergence
+
+        print(check_convergence(idata, label=label).table.to_string(index=False))
+    return code
+
+
+def cmd_predict(args) -> int:
+    import pandas as pd
+
+    from clusterpreneur.datasets import north_jutland_cases
+    from clusterpreneur.io import write_atomic
+    from clusterpreneur.models import load_fit
+    from clusterpreneur.pipeline.outputs import scenario_frame, validate_rows
+    from clusterpreneur.readers import load_survey
+
+    fit_path = _existing(args.fit, "fit file")
+    fitted = load_fit(fit_path, _read(args.data, args.mapping))
+    if args.cases:
+        cases = load_survey(
+            _existing(args.cases, "cases file"), mapping=_existing(args.cases_mapping, "mapping")
+        )
+    else:
+        cases = validate_rows(north_jutland_cases(), "shipped North Jutland cases")
+    if args.what_if:
+        frame = scenario_frame(cases, args.case)
+        pred = fitted.predict(frame.drop(columns="scenario"), seed=args.seed)
+        pred.insert(0, "scenario", frame["scenario"].to_numpy())
+    else:
+        pred = fitted.predict(cases, seed=args.seed)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(pred.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        write_atomic(args.out, pred.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from clusterpreneur.pipeline import load_config, run_study
+    from clusterpreneur.pipeline.outputs import failed_models
+
+    config_path = args.config
+    if config_path is None and Path("analysis/study.toml").is_file():
+        config_path = "analysis/study.toml"
+    config = load_config(config_path)
+    changes = {
+        "sampler": args.sampler,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+    }
+    if args.file:  # a survey of one's own: the configuration's mapping belongs to its own survey
+        changes["survey"] = str(_existing(args.file, "survey file").resolve())
+        config = replace(config, mapping=None)
+    if args.mapping:
+        changes["mapping"] = str(_existing(args.mapping, "mapping file").resolve())
+    if args.models is not None:
+        changes["models"] = tuple(m for m in args.models.split(",") if m)
+    if args.reference:
+        changes["reference"] = args.reference
+    if args.override_gate:
+        changes["override_gate"] = True
+    config = config.with_changes(**changes)
+    result = run_study(config, args.out, cache_dir=args.cache_dir, force=args.force)
+    cached = sum(r.cached for r in result.records)
+    print(
+        f"report: {result.report}\n"
+        f"tables: {result.out_dir / 'tables'} (CSV, Markdown, LaTeX; all in tables.md / tables.tex)\n"
+        f"manifest: {result.out_dir / 'manifest.json'}\n"
+        f"{len(result.records)} steps ({cached} from the cache) in {result.manifest['total_seconds']:.1f} s"
+    )
+    failed = failed_models(result.entries, config)
+    if failed:
+        how = "reported flagged" if config.override_gate else "withheld from the report"
+        print(
+            f"convergence gate FAILED for {', '.join(failed)}: their estimates are {how}. "
+            "See the diagnostics table; sample longer (--draws/--tune) and rerun.",
+            file=sys.stderr,
+        )
+        return EXIT_CHECK
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _sampling_options(p: argparse.ArgumentParser, defaults: bool) -> None:
+    d = (lambda v: v) if defaults else (lambda v: None)
+    p.add_argument("--sampler", choices=("nutpie", "pymc"), default=d("nutpie"), help="NUTS sampler")
+    p.add_argument("--draws", type=int, default=d(1000), help="posterior draws per chain")
+    p.add_argument("--tune", type=int, default=d(1000), help="tuning steps per chain")
+    p.add_argument("--chains", type=int, default=d(4), help="chains")
+    p.add_argument("--seed", type=int, default=d(20032), help="random seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clusterpreneur",
+        description="Clusterpreneurs, social capital and cluster take-off: validate survey files, "
+        "simulate, fit the Bayesian model ladder, check and report the whole study.",
+        epilog=MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of package errors")
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+
+    def add(name: str, help_: str, epilog: str):
+        return sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog="examples:\n" + textwrap.indent(textwrap.dedent(epilog).strip(), "  "),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = add(
+        "validate",
+        "check a survey file against the codebook and list every problem (exit 1 if any)",
+        """
+        clusterpreneur validate data/survey.csv
+        clusterpreneur validate my_survey.sav --mapping my_mapping.toml
+        """,
+    )
+    p.add_argument("file", help="survey file (.csv, .xlsx, .dta, .sav, .parquet)")
+    p.add_argument("--mapping", help="TOML file mapping your columns and codes onto the codebook")
+    p.set_defaults(func=cmd_validate)
+
+    p = add(
+        "simulate",
+        "write a simulated survey with known truth (and <stem>_truth.json beside it)",
+        """
+        clusterpreneur simulate --out sim/survey.csv
+        clusterpreneur simulate --out sim/survey.sav --n-initiatives 120 --scenario mar --seed 3
+        """,
+    )
+    p.add_argument("--out", required=True, help="survey file to write (format from the extension)")
+    p.add_argument("--n-initiatives", type=int, default=250)
+    p.add_argument("--n-countries", type=int, default=30)
+    p.add_argument("--seed", type=int, default=20032)
+    p.add_argument("--scenario", default="default", help="default, null_social_capital, mcar or mar")
+    p.set_defaults(func=cmd_simulate)
+
+    p = add(
+        "fit",
+        "fit one model of the ladder (M1-M5) and save it as NetCDF",
+        """
+        clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
+        clusterpreneur fit my_survey.dta --mapping map.toml --model M1 --sampler pymc --draws 500 --check
+        """,
+    )
+    p.add_argument("file", nargs="?", help="survey file (default: the shipped data/survey.csv)")
+    p.add_argument("--mapping", help="TOML column mapping for the survey file")
+    p.add_argument("--model", default="M2", help="model of the ladder (default: %(default)s)")
+    p.add_argument("--out", help="NetCDF file to write (default: results/fits/<model>.nc)")
+    p.add_argument("--check", action="store_true", help="run the convergence gate (exit 1 if it fails)")
+    _sampling_options(p, defaults=True)
+    p.set_defaults(func=cmd_fit)
+
+    p = add(
+        "diagnose",
+        "run the convergence gate on a saved fit (exit 1 if it fails)",
+        """
+        clusterpreneur diagnose results/fits/M2.nc
+        clusterpreneur diagnose results/fits/M2.nc --table
+        """,
+    )
+    p.add_argument("fit", help="NetCDF file written by `clusterpreneur fit`")
+    p.add_argument("--table", action="store_true", help="print R-hat and ESS of every parameter")
+    p.set_defaults(func=cmd_diagnose)
+
+    p = add(
+        "predict",
+        "posterior take-off probabilities of cases (default: the North Jutland cases)",
+        """
+        clusterpreneur predict results/fits/M2.nc --data data/survey.csv
+        clusterpreneur predict results/fits/M2.nc --data data/survey.csv --what-if --out cases.csv
+        clusterpreneur predict fit.nc --data my_survey.sav --mapping map.toml --cases new_cis.csv
+        """,
+    )
+    p.add_argument("fit", help="NetCDF file written by `clusterpreneur fit`")
+    p.add_argument("--data", help="the survey the model was fitted on (default: shipped data)")
+    p.add_argument("--mapping", help="TOML column mapping for --data")
+    p.add_argument("--cases", help="survey-format file of initiatives to predict")
+    p.add_argument("--cases-mapping", help="TOML column mapping for --cases")
+    p.add_argument("--what-if", action="store_true", help="add the what-if scenarios of --case")
+    p.add_argument("--case", default="DNK-Biomedico", help="initiative for --what-if (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of new-group and imputation draws")
+    p.add_argument("--out", help="CSV file to write the predictions to")
+    p.set_defaults(func=cmd_predict)
+
+    p = add(
+        "report",
+        "run the whole study (cached steps) and write the HTML report, tables and manifest",
+        """
+        clusterpreneur report                                  # shipped data, analysis/study.toml
+        clusterpreneur report --out results/paper --force      # rerun every step
+        clusterpreneur report my_survey.sav --mapping my_mapping.toml --out results/my_study
+        clusterpreneur report --models M1,M2 --sampler pymc --draws 300 --tune 300 --chains 2
+        """,
+    )
+    p.add_argument(
+        "file", nargs="?", help="survey file (default: the configuration's, else the shipped data)"
+    )
+    p.add_argument("--mapping", help="TOML column mapping for the survey file")
+    p.add_argument("--config", help="study configuration TOML (default: analysis/study.toml if present)")
+    p.add_argument("--out", default="results/paper", help="output folder of this run (default: %(default)s)")
+    p.add_argument(
+        "--cache-dir", default=".cache/clusterpreneur", help="step cache folder (default: %(default)s)"
+    )
+    p.add_argument("--force", action="store_true", help="rerun every step, ignoring the cache")
+    p.add_argument("--models", help="comma-separated models to fit, e.g. M1,M2 ('' for none)")
+    p.add_argument("--reference", help="model of the hypothesis table, forest plot and cases")
+    p.add_argument("--override-gate", action="store_true", help="report fits that fail the gate (flagged)")
+    _sampling_options(p, defaults=False)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s" if not args.debug else "%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.debug:
+        for noisy in ("pymc", "pytensor", "numba", "distributed", "matplotlib"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: no half-written file was left; completed steps are cached, rerun to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except SurveyValidationError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CHECK
+    except ConvergenceError as exc:
+        print(f"convergence gate failed:\n{exc}", file=sys.stderr)
+        return EXIT_CHECK
+    except _usage_errors() as exc:
+        if args.debug:
+            raise
+        print(f"clusterpreneur {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClusterpreneurError as exc:
+        if args.debug:
+            raise
+        print(f"clusterpreneur {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_CHECK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
