@@ -42,6 +42,19 @@ def data(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def paper(session: nox.Session) -> None:
+    """The whole study on the shipped data -> results/paper/report.html (+ tables, manifest).
+
+    Cached steps are reused; options after -- pass through, e.g. `nox -s paper -- --force`.
+    """
+    install(session)
+    session.run(
+        "python", "-m", "clusterpreneur", "report", "--config", "analysis/study.toml",
+        "--out", "results/paper", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: package vs bambi, scaling to 25,000 initiatives, whole-study time.
 
