@@ -174,11 +174,12 @@ def md_table(header: list[str], rows: list[list[Any]]) -> str:
 
 def measurement_row(label: str, res: dict[str, Any]) -> list[Any]:
     if res.get("status") != "ok":
-        return [label, res.get("status", "missing"), None, None, None, None, None, None, None]
+        return [label, res.get("status", "missing"), *([None] * (len(MEASUREMENT_HEADER) - 2))]
     gate = (res.get("gate") or {}).get("passed")
     return [
         label,
         res.get("wall_s"),
+        res.get("cpu_s"),
         res.get("compile_s"),
         res.get("sample_s"),
         min_ess(res),
@@ -186,12 +187,14 @@ def measurement_row(label: str, res: dict[str, Any]) -> list[Any]:
         grads_per_effective_draw(res),
         res.get("peak_rss_mib"),
         gate,
+        (res.get("load_avg_1min") or [None])[0],
     ]
 
 
 MEASUREMENT_HEADER = [
     "measurement",
     "wall s",
+    "CPU s",
     "compile s",
     "sample s",
     "min bulk ESS",
@@ -199,6 +202,7 @@ MEASUREMENT_HEADER = [
     "grads / eff. draw",
     "peak RSS MiB",
     "gate passed",
+    "load avg",
 ]
 
 
@@ -218,7 +222,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"tuning draws, seed {s.get('seed', '?')}. Wall time = build + compile + sample in a fresh "
         "process (imports and data simulation excluded); min bulk ESS over every parameter "
         "element the tools share (intercept, slopes, sigmas, group effects); peak RSS of the "
-        "measuring process tree.",
+        "measuring process tree; CPU s = user + system time of the measuring process; load avg = "
+        "the machine's 1-minute load average when the measurement started (other work shares "
+        "the 2 cores: a load above 2 inflates wall times).",
         "",
     ]
     peer = results.get("peer", {})
@@ -270,7 +276,11 @@ def render_markdown(results: dict[str, Any]) -> str:
     exps = results.get("experiments", {})
     if exps:
         lines += ["## Speed-up experiments (model built in the benchmark from the same design)", ""]
-        rows = [measurement_row(k, v) for k, v in exps.items() if "wall_s" in v or v.get("status") != "ok"]
+        rows = [
+            measurement_row(k, v)
+            for k, v in exps.items()
+            if v.get("kind") in ("experiment", "package", None) or v.get("status") != "ok"
+        ]
         lines += [md_table(MEASUREMENT_HEADER, rows), ""]
         extra = [
             (k, v) for k, v in exps.items() if v.get("kind") == "compile_reuse" and v.get("status") == "ok"
@@ -282,6 +292,19 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{fmt(v.get('with_data_s'))} s.",
                 "",
             ]
+        for k, v in exps.items():
+            if v.get("kind") == "collapse" and v.get("status") == "ok":
+                lines += [
+                    f"{k}: {fmt(v['rows'])} rows; {fmt(v['rows_collapsed_with_groups'])} distinct "
+                    f"(covariates, country, region) patterns, {fmt(v['rows_collapsed_covariates_only'])} "
+                    "distinct covariate patterns"
+                    + (
+                        " — nothing to collapse into binomial counts."
+                        if v["rows_collapsed_with_groups"] > 0.9 * v["rows"]
+                        else "."
+                    ),
+                    "",
+                ]
     targets = results.get("targets")
     if targets:
         lines += ["## Targets", ""]

@@ -144,6 +144,7 @@ EXPERIMENTS = {
     "nutpie_tune300": {"sampler": "nutpie", "tune": 300},
     "centred_country": {"sampler": "nutpie", "centered": ["country"]},
     "centred_both": {"sampler": "nutpie", "centered": ["country", "region"]},
+    "collapse_rows": {"kind": "collapse"},
     "binomial_collapse": {"sampler": "nutpie", "binomial": True},
     "compile_reuse": {"kind": "compile_reuse"},
     # persistent compile cache: same model in two fresh processes sharing a fresh cache dir
@@ -151,28 +152,31 @@ EXPERIMENTS = {
     "cache_warm": {"sampler": "nutpie", "n": 250, "env": CACHE_ENV},
 }
 
+# binomial_collapse samples the same model when nothing collapses (see collapse_rows): opt-in only
+DEFAULT_EXPERIMENTS = [k for k in EXPERIMENTS if k != "binomial_collapse"]
+
 
 def study_timing(args) -> dict:
-    """Wall time of ``nox -s paper`` (warm: run once untimed unless --paper-cold)."""
-    listing = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True)
-    if "paper" not in listing.stdout:
-        return {
-            "status": "pending",
-            "note": "no `paper` nox session yet (pipeline issue); rerun when it lands",
-        }
-    cmd = [sys.executable, "-m", "nox", "-s", "paper"]
-    if not args.paper_cold:
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # warm the env and caches
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    res = {"status": "ok" if proc.returncode == 0 else "error", "wall_s": wall, "returncode": proc.returncode}
-    timings = ROOT / "results" / "timings.json"  # per-model compile/sample split if the pipeline writes it
-    if timings.exists():
-        with contextlib.suppress(json.JSONDecodeError):
-            res["per_model"] = json.loads(timings.read_text())
-    if proc.returncode != 0:
-        res["note"] = proc.stderr[-2000:]
+    """Wall time of the whole study on the shipped data, split per model.
+
+    Runs ``run_study`` (what ``nox -s paper`` runs) in a fresh process with a fresh step cache
+    (so every model samples) and warm compile caches; ``--paper-warmup`` runs it once untimed
+    first. With ``--paper-nox`` it also times ``python -m nox -s paper`` as a whole.
+    """
+    task = {"kind": "study", "label": "whole study (run_study)"}
+    if args.paper_warmup:
+        run_measurement(dict(task, label="whole study warm-up"), args.timeout)
+    res = run_measurement(task, args.timeout)
+    if args.paper_nox:
+        listing = subprocess.run(
+            [sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True
+        )
+        if "paper" in listing.stdout:
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "nox", "-s", "paper"], cwd=ROOT, capture_output=True)
+            res["nox_paper"] = {"wall_s": time.perf_counter() - t0, "returncode": proc.returncode}
+        else:
+            res["nox_paper"] = {"status": "pending", "note": "no `paper` nox session yet"}
     return res
 
 
@@ -264,7 +268,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-bambi", action="store_true")
     p.add_argument("--bambi-samplers", default="pymc,nutpie", help="bambi samplers (pymc is its default)")
     p.add_argument("--skip-paper", action="store_true")
-    p.add_argument("--paper-cold", action="store_true", help="do not warm up before timing nox -s paper")
+    p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
+    p.add_argument("--paper-nox", action="store_true", help="also time `python -m nox -s paper`")
     p.add_argument("--experiments", default="", help="'all' or comma-separated names of EXPERIMENTS")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(
@@ -361,7 +366,7 @@ def main(argv=None) -> int:
             results["peer"][str(n)] = block
             save()
     if args.experiments:
-        names = list(EXPERIMENTS) if args.experiments == "all" else args.experiments.split(",")
+        names = DEFAULT_EXPERIMENTS if args.experiments == "all" else args.experiments.split(",")
         results.setdefault("experiments", {})
         n = args.experiment_size
         cache = tempfile.mkdtemp(prefix="bench-cache-")

@@ -107,12 +107,39 @@ def _finish(res: dict, dt, comparable_vars: list[str], n_obs: int, gate_vars=Non
 
 
 # ----------------------------------------------------------------------------- tasks
+class _Timer:
+    """Wrap module functions to add up the wall time spent inside them (phase split)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, module, attr: str, key: str) -> None:
+        fn = getattr(module, attr)
+
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t0
+
+        setattr(module, attr, timed)
+
+
 def task_package(t: dict) -> dict:
-    """The package's own main model (``LADDER[spec]`` via ``fit_model``)."""
+    """The package's own main model (``LADDER[spec]`` via ``fit_model``), phases timed."""
+    import nutpie
+    import pymc as pm
+
     from clusterpreneur.models import LADDER, fit_model
 
+    timer = _Timer()
+    timer.wrap(nutpie, "compile_pymc_model", "compile")
+    timer.wrap(pm, "sample", "sample_call")
+    timer.wrap(pm, "compute_log_likelihood", "log_likelihood")
+    timer.wrap(pm.stats, "compute_log_prior", "log_prior")
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     fit = fit_model(
         LADDER[t.get("spec", "M1")],
         df,
@@ -121,17 +148,27 @@ def task_package(t: dict) -> dict:
         chains=t["chains"],
         seed=t["seed"],
         sampler=t.get("sampler", "nutpie"),
+        progressbar=False,
+        cores=t.get("cores"),
     )
     wall = time.perf_counter() - t0
-    res = {"wall_s": wall}
-    for k in ("build_s", "compile_s", "sample_s"):  # if the FittedModel records them
-        v = getattr(fit, k, None) or (getattr(fit, "timings", None) or {}).get(k.removesuffix("_s"))
-        if v is not None:
-            res[k] = float(v)
+    sec = timer.seconds
+    res = {"wall_s": wall, "cpu_s": _cpu() - c0, "phases": dict(sec)}
+    if "compile" in sec:
+        res["compile_s"] = sec["compile"]
+        res["sample_s"] = sec["sample_call"] - sec["compile"]
+    res["build_s"] = wall - sum(sec.values())
+    res["post_s"] = sec.get("log_likelihood", 0.0) + sec.get("log_prior", 0.0)
     dt = fit.idata
-    names = list(dt["posterior"].data_vars)
+    names = [str(v) for v in dt["posterior"].data_vars]
     comparable = [v for v in names if not v.startswith("z_")]
     return _finish(res, dt, comparable, len(df))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (all threads) and its finished children."""
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
 def build_experiment_model(frame, *, centered=(), binomial=False, data_container=False):
@@ -187,7 +224,7 @@ def task_experiment(t: dict) -> dict:
 
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
     frame = design_frame(df)
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     model, n_rows = build_experiment_model(
         frame, centered=tuple(t.get("centered", ())), binomial=t.get("binomial", False)
     )
@@ -223,6 +260,7 @@ def task_experiment(t: dict) -> dict:
         t3 = time.perf_counter()
         res["compile_sample_s"] = t3 - t1
     res["wall_s"] = t3 - t0
+    res["cpu_s"] = _cpu() - c0
     comparable = [v for v in dt["posterior"].data_vars if not str(v).startswith("z_")]
     return _finish(res, dt, comparable, len(df))
 
@@ -235,7 +273,7 @@ def task_bambi(t: dict) -> dict:
     frame = design_frame(df)
     xcols = [c for c in frame.columns if c not in ("country_id", "region_id", "takeoff")]
     formula = "takeoff ~ " + " + ".join(xcols) + " + (1|country_id) + (1|region_id)"
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     model = bmb.Model(formula, frame, family="bernoulli")
     model.build()
     t1 = time.perf_counter()
@@ -252,7 +290,8 @@ def task_bambi(t: dict) -> dict:
         **kwargs,
     )
     t2 = time.perf_counter()
-    res = {"build_s": t1 - t0, "compile_sample_s": t2 - t1, "wall_s": t2 - t0, "formula": formula}
+    res = {"build_s": t1 - t0, "compile_sample_s": t2 - t1, "wall_s": t2 - t0, "cpu_s": _cpu() - c0}
+    res["formula"] = formula
     names = [str(v) for v in dt["posterior"].data_vars]
     comparable = [v for v in names if not v.endswith("_offset")]
     return _finish(res, dt, comparable, len(df))
@@ -303,7 +342,83 @@ def task_compile_reuse(t: dict) -> dict:
     }
 
 
+def task_study(t: dict) -> dict:
+    """The whole study (``run_study``, what ``nox -s paper`` runs) on the shipped data.
+
+    A fresh step cache forces every step to run; compile caches (numba / pytensor) stay as
+    they are, i.e. warm after the first run on this machine. Per model: wall time of
+    ``fit_model``, its nutpie compile time and its sampling time.
+    """
+    import tempfile
+
+    import nutpie
+    import pymc as pm
+
+    import clusterpreneur.models as cm
+    from clusterpreneur.pipeline import run_study
+    from clusterpreneur.pipeline.config import StudyConfig
+
+    per: dict[str, dict[str, float]] = {}
+    current = {"model": "other"}
+
+    def add(key: str, value: float) -> None:
+        d = per.setdefault(current["model"], {})
+        d[key] = d.get(key, 0.0) + value
+
+    def timed(module, attr, key):
+        fn = getattr(module, attr)
+
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                add(key, time.perf_counter() - t0)
+
+        setattr(module, attr, wrapper)
+
+    orig_fit = cm.fit_model
+
+    def fit_wrapper(spec, *a, **k):
+        current["model"] = spec.name
+        t0 = time.perf_counter()
+        try:
+            return orig_fit(spec, *a, **k)
+        finally:
+            add("fit_model_s", time.perf_counter() - t0)
+            current["model"] = "other"
+
+    cm.fit_model = fit_wrapper
+    timed(nutpie, "compile_pymc_model", "compile_s")
+    timed(pm, "sample", "sample_call_s")
+    with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
+        c0, t0 = _cpu(), time.perf_counter()
+        result = run_study(StudyConfig(), Path(tmp) / "out", cache_dir=Path(tmp) / "cache", force=True)
+        wall = time.perf_counter() - t0
+    for d in per.values():
+        if "sample_call_s" in d:
+            d["sample_s"] = d.pop("sample_call_s") - d.get("compile_s", 0.0)
+        if "fit_model_s" in d:
+            d["wall_s"] = d.pop("fit_model_s")
+    steps = {r.name: {"seconds": r.seconds, "cached": r.cached} for r in result.records}
+    return {"wall_s": wall, "cpu_s": _cpu() - c0, "per_model": per, "steps": steps}
+
+
+def task_collapse(t: dict) -> dict:
+    """How far collapsing identical (covariates, country, region) rows shrinks the likelihood."""
+    frame = design_frame(survey_frame(t["n"], t["n_countries"], t["seed"]))
+    keys = [c for c in frame.columns if c != "takeoff"]
+    cov = [c for c in keys if not c.endswith("_id")]
+    return {
+        "rows": len(frame),
+        "rows_collapsed_with_groups": len(frame.drop_duplicates(subset=keys)),
+        "rows_collapsed_covariates_only": len(frame.drop_duplicates(subset=cov)),
+    }
+
+
 TASKS = {
+    "collapse": task_collapse,
+    "study": task_study,
     "package": task_package,
     "experiment": task_experiment,
     "bambi": task_bambi,
