@@ -154,7 +154,7 @@ def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str):
     start = np.linspace(-2.0, 2.0, k - 1) if k > 2 else np.zeros(1)
     mu = s.get("mu", 0.0)
     mu = start if np.isscalar(mu) and mu == 0.0 else mu
-    return pm.Normal(name, mu=mu, sigma=s.get("sigma", 3.0), transform=ordered, initval=start, dims=dims)
+    return pm.Normal(name, mu=mu, sigma=s.get("sigma", 3.0), transform=ordered, dims=dims)
 
 
 def _group_effect(name: str, sigma_name: str, spec: ModelSpec, dims, centered: bool):
