@@ -63,3 +63,10 @@ def bench(session: nox.Session) -> None:
     """
     install(session, "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def models(session: nox.Session) -> None:
+    """Fit the Bayesian model ladder M1-M5 on the shipped survey; fits under results/models."""
+    install(session)
+    session.run("python", "-m", "clusterpreneur.models", "--out", "results/models", *session.posargs)
