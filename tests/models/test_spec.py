@@ -103,3 +103,18 @@ def test_user_spec_with_other_column_names_binomial_mixed_model():
     assert model.named_vars["hits"].owner is not None
     assert model.coords["region"] == tuple(sorted(df["school"].unique()))
     assert set(model.named_vars) >= {"intercept", "beta", "sigma_region", "z_region", "u_region"}
+
+
+def test_unknown_sampler_is_refused_before_compiling(survey_frame):
+    with pytest.raises(SpecError, match="sampler"):
+        fit_model(LADDER["M1"], survey_frame, seed=1, sampler="stan")
+
+
+def test_numpyro_sampler_needs_the_extra(survey_frame):
+    try:
+        import numpyro  # noqa: F401
+    except ImportError:
+        with pytest.raises(SpecError, match="numpyro"):
+            fit_model(LADDER["M1"], survey_frame, seed=1, sampler="numpyro")
+    else:
+        pytest.skip("numpyro is installed")
