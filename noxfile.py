@@ -70,3 +70,21 @@ def models(session: nox.Session) -> None:
     """Fit the Bayesian model ladder M1-M5 on the shipped survey; fits under results/models."""
     install(session)
     session.run("python", "-m", "clusterpreneur.models", "--out", "results/models", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def diagnostics(session: nox.Session) -> None:
+    """Convergence gate, PPC, LOO-PIT, LOO comparison, prior sensitivity and figures for fits of
+    the shipped data -> results/diagnostics. Options after --, e.g. `-- M1 M2 --fits results/models`."""
+    install(session)
+    session.run("python", "-m", "clusterpreneur.diagnostics", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def sbc(session: nox.Session) -> None:
+    """Simulation-based calibration of M1 on Dask -> results/sbc (resumable cache).
+
+    `nox -s sbc -- 200` (LocalCluster), `nox -s sbc -- 200 --scheduler tcp://host:8786`,
+    `--model M2`, `--workers 4`."""
+    install(session, "sbc")
+    session.run("python", "-m", "clusterpreneur.diagnostics.sbc", *session.posargs)

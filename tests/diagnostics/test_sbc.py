@@ -92,7 +92,7 @@ def test_sbc_flags_misspecified_simulator(cluster, tmp_path):
 
 
 def test_sbc_resumes_from_cache(correct_run, cluster):
-    result, cache = correct_run
+    _, cache = correct_run
     before = {i: sim_path(cache, i).stat().st_mtime_ns for i in range(N_SIMS)}
     more = run_sbc(
         toy.normal_mean,

@@ -7,6 +7,7 @@ plot without drawing (fast tests); saving needs a drawing backend (matplotlib by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -115,10 +116,9 @@ def plot_forest_comparison(
         backend=backend,
     )
     if backend != "none":
-        try:
+        # legend support differs between backends; the plot stays valid without one
+        with contextlib.suppress(Exception):
             pc.add_legend("model")
-        except Exception:  # legend support differs between backends; the plot stays valid
-            pass
     return _finish(pc, path, backend)
 
 
@@ -146,7 +146,7 @@ def plot_sbc_ecdf(result, path: str | Path | None = None, *, backend: str | None
     """SBC ECDF-difference plot (``az.plot_ecdf_pit``, pot_c p-value per panel) of an SBCResult
     or of a DataTree with a ``prior_sbc`` group. Returns the saved paths when ``path`` is given,
     else the PlotCollection."""
-    dt = result.ranks if hasattr(result, "ranks") else result
+    dt = result if isinstance(result, xr.DataTree) else result.ranks
     pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend)
     if path is not None and backend != "none":
         return save_figure(pc, path)

@@ -265,11 +265,23 @@ def _describe(fn: Callable | None) -> str:
 
 
 def _data_hash(data: Any) -> str:
+    """Content hash of the SBC data (DataFrames by value, mappings item by item)."""
+    h = hashlib.sha256()
     if isinstance(data, pd.DataFrame):
-        h = pd.util.hash_pandas_object(data, index=True).to_numpy().tobytes()
-        h += repr(list(data.columns)).encode()
-        return hashlib.sha256(h).hexdigest()
-    return hashlib.sha256(pickle.dumps(data, protocol=4)).hexdigest()
+        h.update(pd.util.hash_pandas_object(data, index=True).to_numpy().tobytes())
+        h.update(repr(list(data.columns)).encode())
+    elif isinstance(data, Mapping):
+        for key in sorted(data, key=str):
+            h.update(repr(key).encode())
+            h.update(_data_hash(data[key]).encode())
+    elif data is None or isinstance(data, str | int | float | bool):
+        h.update(repr(data).encode())
+    elif isinstance(data, np.ndarray):
+        h.update(repr((data.dtype.str, data.shape)).encode())
+        h.update(np.ascontiguousarray(data).tobytes())
+    else:
+        h.update(pickle.dumps(data, protocol=4))
+    return h.hexdigest()
 
 
 def _fingerprint(model_factory, data, base_seed, settings, simulator_factory, observed_to_data, var_names):
@@ -484,17 +496,45 @@ def uniformity_table(ranks: xr.DataTree, alpha: float = 0.05) -> pd.DataFrame:
 # command line: `python -m clusterpreneur.diagnostics.sbc 200 --scheduler tcp://host:8786`
 
 
+def ladder_model(spec, data: Mapping) -> Any:
+    """SBC model factory of a ladder model: ``data = {"df": frame, "observed": None | values}``."""
+    from clusterpreneur.models import build_model
+
+    return build_model(spec, data["df"], data.get("observed"))
+
+
+def ladder_observed(data: Mapping, values: dict[str, np.ndarray]) -> dict:
+    """SBC ``observed_to_data`` of a ladder model: simulated outcomes go to ``observed=``."""
+    observed = next(iter(values.values())) if len(values) == 1 else dict(values)
+    return {"df": data["df"], "observed": observed}
+
+
+LADDER_SBC_PARAMETERS = ("intercept", "beta", "sigma_country", "sigma_region")
+
+
 def ladder_problem(model_name: str, n_initiatives: int | None = None):
-    """(factory, data, var_names) for a model of the ladder on the shipped/simulated survey."""
+    """(factory, data, observed_to_data, var_names) to run SBC on a model of the ladder.
+
+    Wired for models whose observed variables are their outcomes only (M1, M2, M4, M5); M3's
+    latent-item likelihood would also need the simulated items put into the data frame.
+    """
     import functools
 
-    from clusterpreneur import models  # the model ladder (another module of the package)
+    from clusterpreneur.models import LADDER
 
-    spec = models.LADDER[model_name]
-    data = _survey_data(n_initiatives)
-    factory = functools.partial(models.build_model, spec)
-    names = ["intercept", "beta", "sigma_country", "sigma_region"]
-    return factory, data, names
+    spec = LADDER[model_name]
+    if spec.latent is not None:
+        raise NotImplementedError(
+            f"SBC for {model_name} (latent measurement model) is not wired yet: its simulated "
+            "items must replace the item columns of the data frame"
+        )
+    df = _survey_data(n_initiatives)
+    factory = functools.partial(ladder_model, spec)
+    model = factory({"df": df, "observed": None})
+    free = {rv.name for rv in model.free_RVs}
+    names = [n for n in LADDER_SBC_PARAMETERS if n in free]
+    names += sorted(n for n in free if n.startswith("sigma_") and n not in names)
+    return factory, {"df": df, "observed": None}, ladder_observed, names
 
 
 def _survey_data(n_initiatives: int | None) -> pd.DataFrame:
@@ -528,10 +568,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model == "toy":
         from clusterpreneur.diagnostics import toy
 
-        factory, names = toy.normal_mean, None
+        factory, names, to_data = toy.normal_mean, None, None
         data = pd.DataFrame({"y": np.zeros(args.n_initiatives or 10)})
     else:
-        factory, data, names = ladder_problem(args.model, args.n_initiatives)
+        factory, data, to_data, names = ladder_problem(args.model, args.n_initiatives)
     out = Path(args.out) / args.model
     tag = f"n{args.n_initiatives or 'default'}_s{args.seed}_d{args.draws}_t{args.tune}_c{args.chains}"
     result = run_sbc(
@@ -542,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_seed=args.seed,
         settings=settings,
         var_names=names,
+        observed_to_data=to_data,
         scheduler=args.scheduler,
         n_workers=args.workers,
     )

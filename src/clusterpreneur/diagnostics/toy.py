@@ -77,13 +77,9 @@ def ordinal_model(data: pd.DataFrame) -> pm.Model:
     coords = {"initiative": data["initiative"].astype(str).tolist()}
     with pm.Model(coords=coords) as model:
         beta = pm.Normal("beta", 0.0, 1.0)
+        # prior means in increasing order give an ordered default initial point
         cut = pm.Normal(
-            "cutpoints",
-            0.0,
-            2.0,
-            shape=3,
-            transform=pm.distributions.transforms.ordered,
-            initval=np.array([-1.0, 0.0, 1.0]),
+            "cutpoints", np.array([-1.0, 0.0, 1.0]), 2.0, transform=pm.distributions.transforms.ordered
         )
         pm.OrderedLogistic(
             "rating",
