@@ -129,6 +129,11 @@ def test_m3_latent_social_capital_recovers_h3():
     # the latent score correlates with the simulator's latent social capital
     latent = fit.posterior["sc_latent"].mean(("chain", "draw")).values
     assert np.corrcoef(latent, sim.latent["sc_latent"])[0, 1] > 0.7
+    # prediction draws a new initiative's latent score from its items (grid quadrature)
+    from clusterpreneur.datasets import north_jutland_cases
+
+    pred = fit.predict(north_jutland_cases(), seed=1)
+    assert pred["mean"].between(0, 1).all() and (pred["group_status"] == "new country").all()
 
 
 @pytest.mark.slow
