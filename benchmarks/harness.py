@@ -69,6 +69,14 @@ def ess_per_second(res: dict[str, Any]) -> float | None:
     return e / w
 
 
+def ess_per_cpu_second(res: dict[str, Any]) -> float | None:
+    """Min bulk ESS per CPU-second: less sensitive than wall time to other load on the machine."""
+    e, c = min_ess(res), res.get("cpu_s")
+    if e is None or not c:
+        return None
+    return e / c
+
+
 def grads_per_effective_draw(res: dict[str, Any]) -> float | None:
     """Gradient evaluations of the kept draws per effective draw (minimum bulk ESS)."""
     g = (res.get("grad_evals") or {}).get("posterior")
@@ -90,6 +98,7 @@ def peer_ratios(package: dict[str, Any], peer: dict[str, Any]) -> dict[str, floa
         "wall_time": ratio(package.get("wall_s"), peer.get("wall_s")),
         "min_ess": ratio(min_ess(package), min_ess(peer)),
         "ess_per_s": ratio(ess_per_second(package), ess_per_second(peer)),
+        "ess_per_cpu_s": ratio(ess_per_cpu_second(package), ess_per_cpu_second(peer)),
     }
 
 
@@ -234,10 +243,29 @@ def render_markdown(results: dict[str, Any]) -> str:
         for size, block in sorted(peer.items(), key=lambda kv: int(kv[0])):
             for peer_name, r in (block.get("ratios") or {}).items():
                 rows.append(
-                    [f"{int(size):,}", peer_name, r.get("wall_time"), r.get("min_ess"), r.get("ess_per_s")]
+                    [
+                        f"{int(size):,}",
+                        peer_name,
+                        r.get("wall_time"),
+                        r.get("min_ess"),
+                        r.get("ess_per_s"),
+                        r.get("ess_per_cpu_s"),
+                        r.get("note"),
+                    ]
                 )
         lines += [
-            md_table(["initiatives", "against", "wall-time ratio", "min-ESS ratio", "ESS/s ratio"], rows),
+            md_table(
+                [
+                    "initiatives",
+                    "against",
+                    "wall-time ratio",
+                    "min-ESS ratio",
+                    "ESS/s ratio",
+                    "ESS/CPU-s ratio",
+                    "note",
+                ],
+                rows,
+            ),
             "",
         ]
         for size, block in sorted(peer.items(), key=lambda kv: int(kv[0])):
@@ -266,7 +294,18 @@ def render_markdown(results: dict[str, Any]) -> str:
     if study:
         lines += ["## Whole study (`nox -s paper`)", ""]
         if study.get("status") == "ok":
-            lines += [f"Wall time with a warm environment: {fmt(study.get('wall_s'))} s.", ""]
+            lines += [
+                f"`run_study` (what `nox -s paper` runs) in a fresh process, fresh step cache, warm "
+                f"compile caches: {fmt(study.get('wall_s'))} s wall, {fmt(study.get('cpu_s'))} s CPU.",
+                "",
+            ]
+            nox_ = study.get("nox_paper") or {}
+            if nox_.get("wall_s") is not None:
+                lines += [
+                    f"`{nox_.get('command', 'nox -s paper')}` as a whole (warm nox env): "
+                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}).",
+                    "",
+                ]
             per = study.get("per_model") or {}
             if per:
                 rows = [[k, v.get("compile_s"), v.get("sample_s"), v.get("wall_s")] for k, v in per.items()]

@@ -139,6 +139,8 @@ EXPERIMENTS = {
     # name: (size, overrides of an experiment task)
     "nutpie_diag": {"sampler": "nutpie"},
     "pymc_sampler": {"sampler": "pymc"},
+    "nutpie_pm_data": {"sampler": "nutpie", "data_container": True},  # like the package's pm.Data
+    "nutpie_pm_data_frozen": {"sampler": "nutpie", "data_container": True, "freeze": True},
     "nutpie_low_rank": {"sampler": "nutpie", "adaptation": "low_rank"},
     "nutpie_tune500": {"sampler": "nutpie", "tune": 500},
     "nutpie_tune300": {"sampler": "nutpie", "tune": 300},
@@ -161,20 +163,29 @@ def study_timing(args) -> dict:
 
     Runs ``run_study`` (what ``nox -s paper`` runs) in a fresh process with a fresh step cache
     (so every model samples) and warm compile caches; ``--paper-warmup`` runs it once untimed
-    first. With ``--paper-nox`` it also times ``python -m nox -s paper`` as a whole.
+    first. It also times ``python -m nox -s paper -- --force`` as a whole (fresh step cache and
+    output folder in a temporary directory) unless ``--no-paper-nox``.
     """
     task = {"kind": "study", "label": "whole study (run_study)"}
     if args.paper_warmup:
         run_measurement(dict(task, label="whole study warm-up"), args.timeout)
     res = run_measurement(task, args.timeout)
-    if args.paper_nox:
+    if not args.no_paper_nox:
         listing = subprocess.run(
             [sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True
         )
         if "paper" in listing.stdout:
-            t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "nox", "-s", "paper"], cwd=ROOT, capture_output=True)
-            res["nox_paper"] = {"wall_s": time.perf_counter() - t0, "returncode": proc.returncode}
+            with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:
+                cmd = [sys.executable, "-m", "nox", "-s", "paper", "--", "--force",
+                       "--out", f"{tmp}/out", "--cache-dir", f"{tmp}/cache"]  # fmt: skip
+                print("  timing: " + " ".join(cmd[1:]), flush=True)
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+                wall = time.perf_counter() - t0
+            res["nox_paper"] = {"wall_s": wall, "returncode": proc.returncode, "command": " ".join(cmd[1:])}
+            if proc.returncode != 0:
+                res["nox_paper"]["stderr_tail"] = proc.stderr[-2000:]
+            print(f"  nox -s paper: rc={proc.returncode} wall={wall:.1f}s", flush=True)
         else:
             res["nox_paper"] = {"status": "pending", "note": "no `paper` nox session yet"}
     return res
@@ -269,7 +280,7 @@ def parse_args(argv=None):
     p.add_argument("--bambi-samplers", default="pymc,nutpie", help="bambi samplers (pymc is its default)")
     p.add_argument("--skip-paper", action="store_true")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
-    p.add_argument("--paper-nox", action="store_true", help="also time `python -m nox -s paper`")
+    p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
     p.add_argument("--experiments", default="", help="'all' or comma-separated names of EXPERIMENTS")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(
@@ -280,6 +291,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--merge", action="store_true", help="keep sections of an existing results.json not redone"
     )
+    p.add_argument("--render-only", action="store_true", help="rewrite BENCHMARKS.md from the JSON")
     p.add_argument("--out-json", default=str(ROOT / "benchmarks" / "results.json"))
     p.add_argument("--out-md", default=str(ROOT / "BENCHMARKS.md"))
     return p.parse_args(argv)
@@ -293,6 +305,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out_json, out_md = Path(args.out_json), Path(args.out_md)
     results: dict = {}
+    if args.render_only:
+        results = json.loads(out_json.read_text())
+        results["targets"] = evaluate_targets(results)
+        harness.write_json(out_json, results)
+        harness.write_atomic(out_md, harness.render_markdown(results))
+        return 0
     if args.merge and out_json.exists():
         results = json.loads(out_json.read_text())
     use_package = not args.stand_in and package_available()

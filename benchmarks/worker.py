@@ -226,12 +226,15 @@ def task_experiment(t: dict) -> dict:
     frame = design_frame(df)
     c0, t0 = _cpu(), time.perf_counter()
     model, n_rows = build_experiment_model(
-        frame, centered=tuple(t.get("centered", ())), binomial=t.get("binomial", False)
+        frame,
+        centered=tuple(t.get("centered", ())),
+        binomial=t.get("binomial", False),
+        data_container=t.get("data_container", False),
     )
     t1 = time.perf_counter()
     res: dict = {"build_s": t1 - t0, "likelihood_rows": n_rows}
     if t.get("sampler", "nutpie") == "nutpie":
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = nutpie.compile_pymc_model(model, freeze_model=t.get("freeze"))
         t2 = time.perf_counter()
         dt = nutpie.sample(
             compiled,
@@ -242,6 +245,7 @@ def task_experiment(t: dict) -> dict:
             seed=t["seed"],
             progress_bar=False,
             adaptation=t.get("adaptation", "diag"),
+            save_warmup=False,  # as pm.sample does for the package (discard_tuned_samples)
         )
         t3 = time.perf_counter()
         res.update(compile_s=t2 - t1, sample_s=t3 - t2)
@@ -328,7 +332,13 @@ def task_compile_reuse(t: dict) -> dict:
     swapped = compiled.with_data(y=y_new)
     t3 = time.perf_counter()
     kw = dict(
-        draws=t["draws"], tune=t["tune"], chains=t["chains"], cores=2, seed=t["seed"], progress_bar=False
+        draws=t["draws"],
+        tune=t["tune"],
+        chains=t["chains"],
+        cores=2,
+        seed=t["seed"],
+        progress_bar=False,
+        save_warmup=False,
     )
     dt = nutpie.sample(swapped, **kw)
     t4 = time.perf_counter()
