@@ -73,6 +73,13 @@ def models(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def baselines(session: nox.Session) -> None:
+    """statsmodels baselines of every outcome on the shipped survey; tables under results/baselines."""
+    install(session)
+    session.run("python", "-m", "clusterpreneur.baselines", "--out", "results/baselines", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def diagnostics(session: nox.Session) -> None:
     """Convergence gate, PPC, LOO-PIT, LOO comparison, prior sensitivity and figures for fits of
     the shipped data -> results/diagnostics. Options after --, e.g. `-- M1 M2 --fits results/models`."""
