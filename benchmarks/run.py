@@ -83,7 +83,8 @@ def run_measurement(task: dict, timeout: float, log=print) -> dict:
                 rss = 0
                 for p in procs:
                     with contextlib.suppress(psutil.Error):
-                        rss += p.memory_info().rss
+                        # PSS: shared (copy-on-write) pages of forked chain processes counted once
+                        rss += p.memory_full_info().pss if len(procs) > 1 else p.memory_info().rss
                 peak = max(peak, rss / 2**20)
             except psutil.Error:
                 pass
@@ -93,7 +94,7 @@ def run_measurement(task: dict, timeout: float, log=print) -> dict:
                     with contextlib.suppress(psutil.Error):
                         p.kill()
                 break
-            time.sleep(0.1)
+            time.sleep(0.25)
         proc.wait()
         reader.join(timeout=5)
         elapsed = time.perf_counter() - t0
@@ -147,6 +148,9 @@ EXPERIMENTS = {
     "centred_country": {"sampler": "nutpie", "centered": ["country"]},
     "centred_both": {"sampler": "nutpie", "centered": ["country", "region"]},
     "collapse_rows": {"kind": "collapse"},
+    "package_graph": {"kind": "package_variant"},
+    "package_graph_frozen": {"kind": "package_variant", "freeze": True},
+    "package_graph_frozen_draws2000": {"kind": "package_variant", "freeze": True, "draws": 2000},
     "binomial_collapse": {"sampler": "nutpie", "binomial": True},
     "compile_reuse": {"kind": "compile_reuse"},
     # persistent compile cache: same model in two fresh processes sharing a fresh cache dir
