@@ -232,9 +232,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "process (imports and data simulation excluded); min bulk ESS over every parameter "
         "element the tools share (intercept, slopes, sigmas, group effects); peak memory of the "
         "measuring process tree (RSS of one process; PSS summed when it forks chain processes), "
-        "at least the process's own ru_maxrss; CPU s = user + system time of the measuring process; load avg = "
-        "the machine's 1-minute load average when the measurement started (other work shares "
-        "the 2 cores: a load above 2 inflates wall times).",
+        "at least the process's own ru_maxrss; CPU s = user + system time of the measuring "
+        "process; load avg = the machine's 1-minute load average when the measurement "
+        "started (other work shares the 2 cores: a load above 2 inflates wall times).",
         "",
     ]
     peer = results.get("peer", {})
