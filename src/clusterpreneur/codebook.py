@@ -263,9 +263,10 @@ _VARIABLES: list[Variable] = [
     _v(
         "prior_cluster",
         "social_capital",
-        "region",
+        "initiative",
         "binary",
-        "The region has had a previous successful cluster.",
+        "The region had a previous successful cluster when the initiative started "
+        "(initiative level: it changes over time within a region).",
         labels=YES_NO,
     ),
     # regional setting

@@ -341,18 +341,6 @@ def test_shipped_default_survey_loads(default_survey):
     pd.testing.assert_frame_equal(out, default_survey.data, rtol=1e-5)
 
 
-def test_north_jutland_cases_only_break_prior_cluster_constancy():
-    """The cases code prior_cluster (a region-level variable) 1 and 0 in the same region."""
-    err = failing_load(DATA_DIR / CASES_FILE)
-    assert [(p.row, p.column, p.value) for p in err.problems] == [(2, "prior_cluster", 0)]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=SurveyValidationError,
-    reason="data/north_jutland_cases.csv codes the region-level prior_cluster differently for the "
-    "two cases of one region; datasets.py or the codebook must change (see the test above)",
-)
 def test_north_jutland_cases_load():
     out = load_survey(DATA_DIR / CASES_FILE)
     assert list(out["initiative_id"]) == ["DNK-Biomedico", "DNK-WirelessICT"]
