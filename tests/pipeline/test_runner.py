@@ -12,8 +12,19 @@ import clusterpreneur.models as cm
 from clusterpreneur.pipeline import load_config, run_study
 from clusterpreneur.pipeline.outputs import PAPER, WHAT_IF
 
-TABLES = ("descriptives", "baselines", "ladder", "hypotheses", "comparison", "diagnostics", "cases")
-FIGURES = ("forest", "ppc_M1", "cases")
+TABLES = (
+    "descriptives",
+    "baselines",
+    "ladder",
+    "hypotheses",
+    "comparison",
+    "diagnostics",
+    "cases",
+    "loo",
+    "sensitivity",
+    "ppc_checks",
+)
+FIGURES = ("forest", "ppc_M1_takeoff", "cases", "rank_M1", "trace_M1", "loo_pit_M1_takeoff")
 
 
 def test_report_has_every_table_and_figure_and_opens_offline(tiny_run):

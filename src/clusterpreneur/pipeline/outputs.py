@@ -213,41 +213,11 @@ def step_descriptives(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> d
     return {"variables": len(table) - 1}
 
 
-@contextlib.contextmanager
-def seeded_variational_bayes(seed: int):
-    """Seed statsmodels' ``BinomialBayesMixedGLM.fit_vb`` while the baselines run.
-
-    ``fit_vb(rng=None)`` draws its starting values from fresh OS entropy, so the
-    ``bayes_mixed_glm`` baseline differs in the 6th digit from run to run. Until
-    :mod:`clusterpreneur.baselines` passes a seed itself, the pipeline supplies one (only
-    where the caller gave none), so the same seed gives byte-identical tables.
-    """
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM as VB
-
-    own = "fit_vb" in VB.__dict__
-    original = VB.fit_vb
-
-    def fit_vb(self, *args, **kwargs):
-        if kwargs.get("rng") is None and len(args) < 8:
-            kwargs["rng"] = seed
-        return original(self, *args, **kwargs)
-
-    VB.fit_vb = fit_vb
-    try:
-        yield
-    finally:
-        if own:
-            VB.fit_vb = original
-        else:
-            del VB.fit_vb
-
-
 def step_baselines(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
     from clusterpreneur import tables
     from clusterpreneur.baselines import fit_baselines
 
-    with seeded_variational_bayes(ctx.config.seed):
-        results = fit_baselines(read_frame(up["data"], "survey.parquet"))
+    results = fit_baselines(read_frame(up["data"], "survey.parquet"), seed=ctx.config.seed)
     write_atomic(wd / "baselines.csv", tables.to_csv_bytes(results.table))
     table = results.table
     return {
@@ -311,93 +281,128 @@ def _primary_outcomes(idata) -> list[str]:
     return [o for o in outs if o in _observed_names(idata)]
 
 
-def _loo_row(idata, var: str | None) -> dict[str, Any]:
-    import arviz as az
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = az.loo(idata, var_name=var)
-    k = np.asarray(getattr(res, "pareto_k", np.array([])), dtype=float).ravel()
-    return {
-        "elpd_loo": float(res.elpd),
-        "se": float(res.se),
-        "p_loo": float(res.p),
-        "pareto_k_max": float(np.nanmax(k)) if k.size else np.nan,
-        "pareto_k_over_0.7": int((k > 0.7).sum()) if k.size else 0,
-    }
+MAX_PANELS = 24
+"""At most this many panels in a model's trace / rank plot (arviz-plots refuses more than 40)."""
 
 
-def posterior_predictive_shares(fitted, outcomes: list[str], draws: int, seed: int) -> pd.DataFrame:
-    """Observed share of each outcome category against its posterior-predictive 90% interval."""
+def headline_parameters(idata) -> list[str]:
+    """The model's own parameters: free variables without an ``initiative`` dimension that are
+    not standardised offsets (``z_*``); the prior-sensitivity table and the convergence plots
+    use these (per-initiative latents would add hundreds of rows)."""
+    post = idata["posterior"].to_dataset()
+    names = (
+        list(idata["log_prior"].to_dataset().data_vars)
+        if "log_prior" in idata.children
+        else list(post.data_vars)
+    )
+    return [v for v in names if v in post and "initiative" not in post[v].dims and not v.startswith("z_")]
+
+
+def plotted_parameters(idata, gate_table: pd.DataFrame, budget: int = MAX_PANELS) -> list[str]:
+    """Headline parameters for the trace / rank plot, worst R-hat first, at most ``budget`` panels."""
+    post = idata["posterior"].to_dataset()
+    candidates = headline_parameters(idata) or list(post.data_vars)
+    base = gate_table["parameter"].astype(str).str.split("[", n=1).str[0]
+    worst = gate_table.assign(var=base).groupby("var")["r_hat"].max()
+    candidates.sort(key=lambda v: -float(worst.get(v, 0.0)) if np.isfinite(worst.get(v, 0.0)) else -np.inf)
+    chosen, used = [], 0
+    for v in candidates:
+        size = int(np.prod([post.sizes[d] for d in post[v].dims if d not in ("chain", "draw")]))
+        if used + size <= budget:
+            chosen.append(v)
+            used += size
+    return chosen or candidates[:1]
+
+
+def thinned_predictive(fitted, outcomes: list[str], draws: int, seed: int):
+    """About ``draws`` posterior draws (every k-th per chain) with their posterior-predictive
+    replicates, log-likelihood and the observed data: what PPC and LOO-PIT need."""
     import pymc as pm
+    import xarray as xr
 
     idata = fitted.idata
     post = idata["posterior"].to_dataset()
     n_total = post.sizes["chain"] * post.sizes["draw"]
     step = max(1, int(np.ceil(n_total / max(draws, 1))))
-    thinned = post.isel(draw=slice(None, None, step))
+    thin = {"draw": slice(None, None, step)}
+    post = post.isel(thin)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pp = pm.sample_posterior_predictive(
-            thinned, model=fitted.model, var_names=outcomes, random_seed=seed, progressbar=False
+            post, model=fitted.model, var_names=outcomes, random_seed=seed, progressbar=False
         )
-    pp = pp["posterior_predictive"].to_dataset()
-    obs = idata["observed_data"].to_dataset()
+    groups = {
+        "posterior": post,
+        "posterior_predictive": pp["posterior_predictive"].to_dataset(),
+        "log_likelihood": idata["log_likelihood"].to_dataset().isel(thin),
+        "observed_data": idata["observed_data"].to_dataset(),
+    }
+    return xr.DataTree.from_dict(groups)
+
+
+def _headless_matplotlib() -> None:
+    """Draw figures without a display (the report embeds them as PNG)."""
+    import sys
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+
+
+def save_png(pc, path: Path) -> Path:
+    """One PNG of an arviz-plots PlotCollection (``diagnostics.plots.save_figure``)."""
+    from clusterpreneur.diagnostics.plots import save_figure
+
+    return save_figure(pc, path.with_suffix(""), formats=("png",))[0]
+
+
+def _quiet(fn, *args, **kwargs):
+    """Call ``fn`` with its warnings and printed notices silenced (they are in the tables)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def predictive_checks(
+    pred, model: str, outcomes: list[str], wd: Path, summary: dict[str, Any]
+) -> pd.DataFrame:
+    """PPC suited to each outcome's family and LOO-PIT: one row per outcome, two figures each."""
+    from clusterpreneur.diagnostics import plots, ppc
+
     rows = []
     for y in outcomes:
-        yobs = np.asarray(obs[y].values, dtype=float).ravel()
-        rep = np.asarray(pp[y].values, dtype=float)
-        rep = rep.reshape(-1, rep.shape[-1])
-        if rep.shape[1] == yobs.size:  # compare like with like: rows where y is observed
-            rep = rep[:, ~np.isnan(yobs)]
-        yobs = yobs[~np.isnan(yobs)]
-        cats = np.unique(np.concatenate([np.unique(yobs), np.unique(rep)]))
-        for c in cats:
-            share_rep = (rep == c).mean(axis=1)
-            rows.append(
-                {
-                    "outcome": y,
-                    "category": int(c) if float(c).is_integer() else float(c),
-                    "observed": float((yobs == c).mean()),
-                    "predicted_mean": float(share_rep.mean()),
-                    "predicted_q05": float(np.quantile(share_rep, 0.05)),
-                    "predicted_q95": float(np.quantile(share_rep, 0.95)),
-                }
-            )
+        family = ppc.family_of(pred, y)
+        row: dict[str, Any] = {"model": model, "outcome": y, "family": family}
+        try:
+            if family == "binary":
+                cal = ppc.binary_calibration(pred, y)
+                row.update(brier=cal["brier"], miscalibration=cal["miscalibration"])
+            elif family == "ordinal":
+                freq = ppc.ordinal_frequencies(pred, y)
+                row["categories"] = len(freq)
+                row["categories_outside_89"] = int(freq["outside"].sum())
+            row["loo_pit_p"] = _quiet(ppc.loo_pit_check, pred, y)["p_value"]
+        except Exception as exc:  # reported, never fatal
+            summary[f"ppc_error[{y}]"] = f"{type(exc).__name__}: {exc}"
+        for kind, plot in (("ppc", plots.plot_ppc), ("loo_pit", plots.plot_loo_pit)):
+            try:
+                save_png(_quiet(plot, pred, y), wd / f"{kind}_{y}.png")
+            except Exception as exc:
+                summary[f"{kind}_figure_error[{y}]"] = f"{type(exc).__name__}: {exc}"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def ppc_figure(table: pd.DataFrame, model: str) -> bytes:
-    """Observed category shares (dots) inside their posterior-predictive 90% intervals (bars)."""
-    outcomes = list(dict.fromkeys(table["outcome"]))
-    fig = new_figure(3.2 * len(outcomes) + 0.6, 3.0)
-    axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
-    for ax, y in zip(axes, outcomes, strict=True):
-        t = table[table["outcome"] == y]
-        x = np.arange(len(t))
-        ax.bar(x, t["predicted_mean"], color="#9ecae1", label="predicted (mean)")
-        ax.errorbar(
-            x,
-            t["predicted_mean"],
-            yerr=[t["predicted_mean"] - t["predicted_q05"], t["predicted_q95"] - t["predicted_mean"]],
-            fmt="none",
-            ecolor="#3182bd",
-            capsize=3,
-            label="90% interval",
-        )
-        ax.plot(x, t["observed"], "o", color="#de2d26", label="observed")
-        ax.set_xticks(x, [str(c) for c in t["category"]])
-        ax.set_title(f"{model}: {y}", fontsize=9)
-        ax.set_xlabel("category")
-        ax.set_ylabel("share")
-    axes[0].legend(fontsize=7)
-    return figure_png(fig)
-
-
 def _diagnostics_step(name: str) -> Callable[[RunContext, dict[str, CacheEntry], Path], dict[str, Any]]:
-    def step(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
-        from clusterpreneur.diagnostics import check_convergence
+    """Convergence gate, PSIS-LOO with high Pareto k, prior sensitivity, PPC and LOO-PIT of one
+    fit, with its trace / rank, PPC and LOO-PIT figures. Every check after the gate is reported
+    when it fails, never fatal: a fit that fails the gate needs these most."""
 
+    def step(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
+        from clusterpreneur.diagnostics import check_convergence, loo_with_pareto_k, plots, prior_sensitivity
+
+        _headless_matplotlib()
         entry = up[f"model:{name}"]
         idata = _load_idata(entry)
         gate = check_convergence(idata, label=name)
@@ -414,22 +419,59 @@ def _diagnostics_step(name: str) -> Callable[[RunContext, dict[str, CacheEntry],
             "min_bfmi": float(gate.bfmi.min()) if len(gate.bfmi.dropna()) else np.nan,
         }
         outcomes = _primary_outcomes(idata)
-        if "log_likelihood" in idata.children and outcomes:
+        loo_rows, high = [], []
+        if "log_likelihood" in idata.children:
             for y in outcomes:
                 try:
-                    loo = _loo_row(idata, y)
+                    elpd, high_k = _quiet(loo_with_pareto_k, idata, var_name=y, model=name)
                 except Exception as exc:  # LOO is reported, never fatal
-                    summary[f"loo_error_{y}"] = f"{type(exc).__name__}: {exc}"
+                    summary[f"loo_error[{y}]"] = f"{type(exc).__name__}: {exc}"
                     continue
-                summary.update({f"{k}[{y}]" if len(outcomes) > 1 else k: v for k, v in loo.items()})
+                k = np.asarray(elpd.pareto_k).ravel()
+                loo_rows.append(
+                    {
+                        "model": name,
+                        "outcome": y,
+                        "elpd_loo": float(elpd.elpd),
+                        "se": float(elpd.se),
+                        "p_loo": float(elpd.p),
+                        "pareto_k_max": float(np.nanmax(k)) if k.size else np.nan,
+                        "k_threshold": float(elpd.good_k),
+                        "n_high_k": len(high_k),
+                        "high_k_initiatives": ", ".join(
+                            f"{i} ({v:.2f})"
+                            for i, v in zip(high_k["initiative"], high_k["pareto_k"], strict=True)
+                        ),
+                    }
+                )
+                high.append(high_k.assign(outcome=y))
+        summary["high_pareto_k"] = sum(r["n_high_k"] for r in loo_rows)
+        write_csv(wd / "loo.csv", pd.DataFrame(loo_rows))
+        cols = ["model", "outcome", "initiative", "pareto_k", "threshold"]
+        high_k = pd.concat(high, ignore_index=True) if high else pd.DataFrame(columns=cols)
+        write_csv(wd / "high_k.csv", high_k[cols])
+        try:
+            sens = _quiet(prior_sensitivity, idata, var_names=headline_parameters(idata) or None)
+            sens.insert(0, "model", name)
+            write_csv(wd / "sensitivity.csv", sens)
+            summary["prior_data_conflict"] = int(sens["prior_data_conflict"].sum())
+            summary["weak_likelihood"] = int(sens["weak_likelihood"].sum())
+        except Exception as exc:
+            summary["sensitivity_error"] = f"{type(exc).__name__}: {exc}"
+            logger.warning("prior sensitivity of %s failed: %s", name, exc)
+        try:
+            figs = _quiet(plots.plot_convergence, idata, var_names=plotted_parameters(idata, gate.table))
+            for kind, pc in figs.items():
+                save_png(pc, wd / f"{kind}.png")
+        except Exception as exc:
+            summary["convergence_figure_error"] = f"{type(exc).__name__}: {exc}"
+            logger.warning("trace / rank plot of %s failed: %s", name, exc)
         try:
             _, _, load_fit = _models_api()
             fitted = load_fit(entry.file("fit.nc"), read_frame(up["data"], "survey.parquet"))
-            ppc = posterior_predictive_shares(
-                fitted, outcomes, ctx.config.ppc_draws, ctx.config.seed_for(name)
-            )
-            write_csv(wd / "ppc.csv", ppc)
-            write_atomic(wd / "ppc.png", ppc_figure(ppc, name))
+            pred = thinned_predictive(fitted, outcomes, ctx.config.ppc_draws, ctx.config.seed_for(name))
+            checks = predictive_checks(pred, name, outcomes, wd, summary)
+            write_csv(wd / "ppc.csv", checks)
         except Exception as exc:  # the check is reported as missing, the study goes on
             summary["ppc_error"] = f"{type(exc).__name__}: {exc}"
             logger.warning("posterior predictive check of %s failed: %s", name, exc)
@@ -440,10 +482,12 @@ def _diagnostics_step(name: str) -> Callable[[RunContext, dict[str, CacheEntry],
 
 
 def step_comparison(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
-    """PSIS-LOO comparison of the models of the same take-off likelihood (same rows)."""
+    """PSIS-LOO comparison (stacking) of the models of the take-off likelihood on the same rows."""
     import arviz as az
 
-    loos: dict[str, Any] = {}
+    from clusterpreneur.diagnostics import compare_models
+
+    fits: dict[str, Any] = {}
     sizes: dict[str, int] = {}
     skipped: dict[str, str] = {}
     for step_name, entry in up.items():
@@ -454,33 +498,33 @@ def step_comparison(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dic
         if "log_likelihood" not in idata.children or "takeoff" not in idata["log_likelihood"].to_dataset():
             skipped[name] = "no take-off likelihood (a different outcome)"
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loos[name] = az.loo(idata, var_name="takeoff")
+        fits[name] = idata
         sizes[name] = int(np.asarray(idata["log_likelihood"]["takeoff"]).shape[-1])
     if len(set(sizes.values())) > 1:
         common = max(set(sizes.values()), key=list(sizes.values()).count)
         for name in [n for n, s in sizes.items() if s != common]:
             skipped[name] = f"fitted on {sizes[name]} rows, not {common}"
-            loos.pop(name)
-    if len(loos) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cmp = az.compare(loos, method="stacking", round_to="none")
-        table = cmp.reset_index().rename(columns={"index": "model"})
-        table = table.rename(columns={table.columns[0]: "model"})
-    else:
-        table = pd.DataFrame(
-            [{"model": n, "elpd": float(x.elpd), "se": float(x.se), "p": float(x.p)} for n, x in loos.items()]
-        )
+            fits.pop(name)
+    summary: dict[str, Any] = {"compared": sorted(fits), "skipped": skipped}
+    table = pd.DataFrame(columns=["model"])
+    if fits:
+        cmp = _quiet(compare_models, fits, var_name="takeoff")
+        table = cmp.table
+        if len(fits) > 1:  # compare_models rounds for display; the paper's CSV keeps full precision
+            table = _quiet(az.compare, cmp.loo, method="stacking", round_to="none")
+        table = table.rename_axis("model").reset_index()
     for name, why in skipped.items():
         table = pd.concat([table, pd.DataFrame([{"model": name, "note": why}])], ignore_index=True)
     write_csv(wd / "comparison.csv", table)
-    return {"compared": sorted(loos), "skipped": skipped}
+    return summary
 
 
 def forest_table(baselines: pd.DataFrame, bayes: pd.DataFrame, model: str) -> pd.DataFrame:
-    """Standardised take-off coefficients: statsmodels logit beside the Bayesian model."""
+    """Standardised take-off coefficients: statsmodels logit beside the Bayesian model.
+
+    Columns ``outcome, model, term, estimate, ci_lower, ci_upper`` (``model`` names the source),
+    the input of :func:`clusterpreneur.diagnostics.plots.plot_forest_comparison`.
+    """
     from clusterpreneur.predictors import STUDY_TERM_NAMES
 
     def pick(t: pd.DataFrame, source: str, model_name: str | None) -> pd.DataFrame:
@@ -493,8 +537,9 @@ def forest_table(baselines: pd.DataFrame, bayes: pd.DataFrame, model: str) -> pd
             sel = sel[sel["model"] == model_name]
         return pd.DataFrame(
             {
+                "outcome": "takeoff",
+                "model": source,
                 "term": sel["term"].to_numpy(),
-                "source": source,
                 "estimate": sel["estimate"].to_numpy(dtype=float),
                 "ci_lower": sel["ci_lower"].to_numpy(dtype=float),
                 "ci_upper": sel["ci_upper"].to_numpy(dtype=float),
@@ -506,44 +551,20 @@ def forest_table(baselines: pd.DataFrame, bayes: pd.DataFrame, model: str) -> pd
     )
     out = pd.concat([pick(baselines, "statsmodels logit", "logit"), bayes_rows], ignore_index=True)
     order = {t: i for i, t in enumerate(STUDY_TERM_NAMES)}
-    out = out.sort_values(["term", "source"], key=lambda s: s.map(order) if s.name == "term" else s)
+    out = out.sort_values(["term", "model"], key=lambda s: s.map(order) if s.name == "term" else s)
     return out.reset_index(drop=True)
 
 
-def forest_figure(table: pd.DataFrame) -> bytes:
-    terms = list(dict.fromkeys(table["term"]))
-    sources = list(dict.fromkeys(table["source"]))
-    fig = new_figure(6.5, 0.38 * len(terms) + 1.2)
-    ax = fig.subplots()
-    colours = ["#3182bd", "#de2d26", "#31a354", "#756bb1"]
-    offsets = np.linspace(-0.18, 0.18, len(sources)) if len(sources) > 1 else [0.0]
-    for k, src in enumerate(sources):
-        t = table[table["source"] == src].set_index("term").reindex(terms)
-        y = np.arange(len(terms))[::-1] + offsets[k]
-        ax.errorbar(
-            t["estimate"],
-            y,
-            xerr=[t["estimate"] - t["ci_lower"], t["ci_upper"] - t["estimate"]],
-            fmt="o",
-            ms=4,
-            capsize=2,
-            color=colours[k % len(colours)],
-            label=src,
-        )
-    ax.axvline(0.0, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(np.arange(len(terms))[::-1], terms, fontsize=8)
-    ax.set_xlabel("coefficient on the standardised design (log-odds), 95% interval")
-    ax.legend(fontsize=8, loc="best")
-    return figure_png(fig)
-
-
 def step_forest(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
+    from clusterpreneur.diagnostics.plots import plot_forest_comparison
+
+    _headless_matplotlib()
     model = ctx.config.reference_model
     baselines = read_csv(up["baselines"].file("baselines.csv"))
     bayes = read_csv(up[f"model:{model}"].file("coefficients.csv"))
     table = forest_table(baselines, bayes, model)
     write_csv(wd / "forest.csv", table)
-    write_atomic(wd / "forest.png", forest_figure(table))
+    save_png(_quiet(plot_forest_comparison, table, backend="matplotlib"), wd / "forest.png")
     return {"rows": len(table)}
 
 
@@ -670,6 +691,7 @@ def plan(config, ctx: RunContext) -> list[Step]:
                 "baselines",
                 step_baselines,
                 deps=("data",),
+                params={"seed": config.seed},
                 code=("clusterpreneur.baselines", "clusterpreneur.tables", *MEASURE_CODE),
             )
         )
@@ -689,6 +711,7 @@ def plan(config, ctx: RunContext) -> list[Step]:
         steps.append(
             Step(f"model:{m}", _model_step(m), deps=("data",), params=params, code=MODEL_CODE, sampling=True)
         )
+    # every step that runs clusterpreneur.diagnostics has the whole package's source in its key
     diag_code = ("clusterpreneur.diagnostics", "clusterpreneur.pipeline.outputs", *MODEL_CODE)
     for m in config.models:
         steps.append(
@@ -702,7 +725,12 @@ def plan(config, ctx: RunContext) -> list[Step]:
         )
     model_steps = tuple(f"model:{m}" for m in config.models)
     steps.append(
-        Step("comparison", step_comparison, deps=model_steps, code=("clusterpreneur.pipeline.outputs",))
+        Step(
+            "comparison",
+            step_comparison,
+            deps=model_steps,
+            code=("clusterpreneur.diagnostics", "clusterpreneur.pipeline.outputs"),
+        )
     )
     ref = config.reference_model
     if ref is not None and ladder[ref].family != "ordinal":
@@ -713,7 +741,7 @@ def plan(config, ctx: RunContext) -> list[Step]:
                     step_forest,
                     deps=("baselines", f"model:{ref}"),
                     params={"reference": ref},
-                    code=("clusterpreneur.pipeline.outputs",),
+                    code=("clusterpreneur.diagnostics", "clusterpreneur.pipeline.outputs"),
                 )
             )
         steps.append(
@@ -870,16 +898,64 @@ def paper_diagnostics(entries, config):
     if not rows:
         return None
     out = pd.DataFrame(rows)
-    first = ["model", "passed", "divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "min_bfmi"]
+    first = [
+        "model",
+        "passed",
+        "divergences",
+        "max_r_hat",
+        "min_ess_bulk",
+        "min_ess_tail",
+        "min_bfmi",
+        "failing_parameters",
+        "high_pareto_k",
+        "prior_data_conflict",
+        "weak_likelihood",
+    ]
     return out[[c for c in first if c in out] + [c for c in out.columns if c not in first]]
 
 
-def paper_ppc(entries, config):
+def _per_model_table(name: str) -> Callable[[dict[str, CacheEntry], Any], pd.DataFrame | None]:
+    """``diagnostics:<M>/<name>`` of every model stacked (shown for every fit, gate or not)."""
+
+    def make(entries, config):
+        parts = []
+        for m in config.models:
+            p = _file(entries, f"diagnostics:{m}", name)
+            if p is not None and p.stat().st_size > 1:
+                parts.append(read_csv(p))
+        parts = [t for t in parts if not t.empty]
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    return make
+
+
+def _per_model_figures(
+    pattern: str, title: str
+) -> Callable[[dict[str, CacheEntry], Any], list[tuple[str, str, bytes]] | None]:
+    """Figures ``diagnostics:<M>/<pattern>`` of every model (``*`` = the outcome), not gated."""
+
+    def make(entries, config):
+        figs = []
+        for m in config.models:
+            e = entries.get(f"diagnostics:{m}")
+            if e is None:
+                continue
+            prefix = pattern.split("*", 1)[0].removesuffix(".png")
+            for p in sorted(e.path.glob(pattern)):
+                what = p.stem.removeprefix(prefix)  # the outcome ("" for one figure per model)
+                stem = f"{prefix}{m}_{what}" if what else f"{prefix}_{m}"
+                label = f"{m}, {what}" if what else m
+                figs.append((stem, f"{title}: {label}", p.read_bytes()))
+        return figs or None
+
+    return make
+
+
+def paper_convergence(entries, config):
     figs = []
-    for m in config.models:
-        p = _file(entries, f"diagnostics:{m}", "ppc.png")
-        if p is not None:
-            figs.append((f"ppc_{m}", f"Posterior predictive check, {m}", p.read_bytes()))
+    for kind, title in (("rank", "Rank plot"), ("trace", "Trace plot")):
+        figs += _per_model_figures(f"{kind}.png", title)(entries, config) or []
+    figs.sort(key=lambda f: (config.models.index(f[0].split("_", 1)[1]), f[0]))
     return figs or None
 
 
@@ -911,7 +987,7 @@ PAPER: tuple[PaperEntry, ...] = (
         "table",
         paper_baselines,
         "Logit / probit of take-off with country-clustered SE, binomial GLM, average marginal effects, "
-        "variational-Bayes mixed GLM, ordered logits of the ratings, mixed model of firm growth.",
+        "variational-Bayes mixed GLM (seeded), ordered logits of the ratings, mixed model of firm growth.",
         tidy=True,
     ),
     PaperEntry(
@@ -929,7 +1005,7 @@ PAPER: tuple[PaperEntry, ...] = (
         _figure(
             "forest", "forest.png", "forest", "Bayes (reference model) versus the statsmodels logit", True
         ),
-        "Standardised take-off coefficients with 95% intervals.",
+        "Standardised take-off coefficients with 95% intervals (diagnostics.plots.plot_forest_comparison).",
     ),
     PaperEntry(
         "hypotheses",
@@ -940,24 +1016,27 @@ PAPER: tuple[PaperEntry, ...] = (
     ),
     PaperEntry(
         "comparison",
-        "Table 5. Model comparison (PSIS-LOO)",
+        "Table 5. Model comparison (PSIS-LOO, stacking)",
         "table",
         _table("comparison", "comparison.csv"),
-        "Expected log predictive density of the take-off models; stacking weights.",
+        "Expected log predictive density of the take-off models fitted on the same rows, differences "
+        "and stacking weights (diagnostics.compare_models). Initiatives with high Pareto k: Table A1.",
     ),
     PaperEntry(
         "diagnostics",
         "Table 6. Diagnostics summary",
         "table",
         paper_diagnostics,
-        "Convergence gate (R-hat <= 1.01, ESS >= 400, no divergences, E-BFMI >= 0.3) and PSIS-LOO Pareto k.",
+        "Convergence gate (R-hat <= 1.01, ESS >= 400, no divergences, E-BFMI >= 0.3) of every fit, "
+        "number of observations with high Pareto k and of parameters flagged by prior sensitivity.",
     ),
     PaperEntry(
         "ppc",
         "Figure 2. Posterior predictive checks",
         "figure",
-        paper_ppc,
-        "Observed share of each outcome category (dots) and its posterior-predictive mean and 90% interval.",
+        _per_model_figures("ppc_*.png", "Posterior predictive check"),
+        "PAV-calibration plot for take-off (binary), rootogram for the ordinal ratings; "
+        "posterior-predictive draws of every fit.",
     ),
     PaperEntry(
         "cases",
@@ -973,6 +1052,48 @@ PAPER: tuple[PaperEntry, ...] = (
         "figure",
         _figure("cases", "cases.png", "cases", "Take-off probability of the North Jutland cases", True),
         "Posterior mean and 90% interval.",
+    ),
+    PaperEntry(
+        "loo",
+        "Table A1. PSIS-LOO and initiatives with high Pareto k",
+        "table",
+        _per_model_table("loo.csv"),
+        "Per fit and outcome: ELPD-LOO, its SE, effective number of parameters, largest Pareto k, the "
+        "sample-size dependent threshold and the initiatives above it (their LOO estimates are unreliable).",
+    ),
+    PaperEntry(
+        "sensitivity",
+        "Table A2. Prior sensitivity (power-scaling)",
+        "table",
+        _per_model_table("sensitivity.csv"),
+        "CJS sensitivity of each parameter to power-scaling the prior and the likelihood "
+        "(Kallioinen et al. 2024; diagnostics.prior_sensitivity, threshold 0.05), with the flags "
+        "prior-data conflict and strong prior / weak likelihood.",
+    ),
+    PaperEntry(
+        "ppc_checks",
+        "Table A3. Posterior predictive checks and LOO-PIT",
+        "table",
+        _per_model_table("ppc.csv"),
+        "Binary outcomes: Brier score and mean PAV miscalibration; ordinal outcomes: categories whose "
+        "observed count lies outside the 89% predictive interval; every outcome: LOO-PIT uniformity "
+        "p-value (small = miscalibrated).",
+    ),
+    PaperEntry(
+        "convergence",
+        "Figure A1. Rank and trace plots",
+        "figure",
+        paper_convergence,
+        "Rank (ECDF) and trace plots of each fit's parameters, worst R-hat first (at most "
+        f"{MAX_PANELS} panels; per-initiative latents and standardised offsets left out).",
+    ),
+    PaperEntry(
+        "loo_pit",
+        "Figure A2. LOO-PIT",
+        "figure",
+        _per_model_figures("loo_pit_*.png", "LOO-PIT"),
+        "ECDF difference of the LOO probability integral transform with simultaneous bands, per fit "
+        "and outcome.",
     ),
 )
 """Every table and figure of the paper, in report order (see ``analysis/README.md``)."""
