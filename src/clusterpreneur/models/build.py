@@ -149,8 +149,8 @@ def _dist(name: str, settings: dict, **kwargs):
     return dist(name, **s, **kwargs)
 
 
-def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str):
-    s = spec.prior(name, "cutpoints")
+def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str, fallback: str = "cutpoints"):
+    s = spec.prior(name, fallback)
     start = np.linspace(-2.0, 2.0, k - 1) if k > 2 else np.zeros(1)
     mu = s.get("mu", 0.0)
     mu = start if np.isscalar(mu) and mu == 0.0 else mu
@@ -182,9 +182,13 @@ def _coefficients(spec: ModelSpec, multi: bool):
     if spec.shrinkage == "normal":
         b_shr = z * spec.prior("shrinkage_normal")["sigma"]
     else:  # regularised horseshoe (Piironen & Vehtari 2017), non-centred
+        # half-t scales as half-normal x sqrt(inverse-gamma) (their Stan code): the heavy tails
+        # of the half-Cauchy locals otherwise give the sampler funnels and divergences
         hs = spec.prior("horseshoe")
-        tau = pm.HalfStudentT("hs_tau", nu=2.0, sigma=hs["tau0"])
-        lam = pm.HalfStudentT("hs_lambda", nu=hs["local_df"], sigma=1.0, dims="shrunk_term")
+        tau = pm.Deterministic("hs_tau", hs["tau0"] * _half_t("hs_tau", 2.0, None))
+        lam = pm.Deterministic(
+            "hs_lambda", _half_t("hs_lambda", hs["local_df"], "shrunk_term"), dims="shrunk_term"
+        )
         df_ = hs["slab_df"]
         c2 = pm.InverseGamma("hs_c2", alpha=df_ / 2, beta=df_ / 2 * hs["slab_scale"] ** 2)
         lam_t = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
@@ -192,6 +196,13 @@ def _coefficients(spec: ModelSpec, multi: bool):
     parts = pt.concatenate([b_main, b_shr])
     order = [(main + shrunk).index(t) for t in spec.terms]
     return pm.Deterministic("beta", parts[order], dims="term")
+
+
+def _half_t(name: str, nu: float, dims):
+    """A half-Student-t(nu, 1) variable as ``|N(0, 1)| * sqrt(InvGamma(nu / 2, nu / 2))``."""
+    a = pm.HalfNormal(f"{name}_a", 1.0, dims=dims)
+    b = pm.InverseGamma(f"{name}_b", alpha=nu / 2.0, beta=nu / 2.0, dims=dims)
+    return a * pt.sqrt(b)
 
 
 def build_model(
@@ -248,15 +259,55 @@ def build_model(
             x = X[:, list(spec.terms).index(s.term)]
             eta = eta + u[prep.group_index[s.group]] * (x[:, None] if multi else x)
         if multi:
-            k = len(spec.outcomes)
-            lkj = spec.prior("lkj_eta")
-            sd = spec.prior("sigma_outcome", "sigma")
-            sd_dist = getattr(pm, sd.pop("dist")).dist(**sd, shape=k)
-            chol, _, _ = pm.LKJCholeskyCov("chol_outcome", n=k, eta=lkj["eta"], sd_dist=sd_dist)
-            z_i = pm.Normal("z_initiative", 0.0, 1.0, dims=("initiative", "outcome"))
-            eta = eta + pm.Deterministic("u_initiative", pt.dot(z_i, chol.T), dims=("initiative", "outcome"))
+            eta = eta + _initiative_effects(spec, len(spec.outcomes))
         _likelihood(spec, prep, eta, obs, n)
     return model
+
+
+def _initiative_effects(spec: ModelSpec, k: int):
+    """Correlated initiative-level effects of several ordinal outcomes (non-centred).
+
+    Each initiative gives one rating per outcome, so an outcome's own effect variance is only
+    weakly identified (it trades off against the scale of that outcome's cutpoints and
+    coefficients); the cross-outcome covariances carry the information. The effects therefore
+    share one scale ``sigma_initiative`` (the ratings use the same 1-5 scale) and an LKJ prior
+    on their correlation (``corr_outcome``, Cholesky factor); ``chol_outcome`` is the Cholesky
+    factor of their covariance, ``sigma_initiative * corr``.
+    """
+    model = pm.modelcontext(None)
+    model.add_coord("outcome_", model.coords["outcome"])
+    sigma = _dist("sigma_initiative", spec.prior("sigma_initiative", "sigma"))
+    corr_chol = _lkj_corr_cholesky("corr_outcome", k, spec.prior("lkj_eta")["eta"], model.coords["outcome"])
+    pm.Deterministic("corr_outcome", pt.dot(corr_chol, corr_chol.T), dims=("outcome", "outcome_"))
+    chol = pm.Deterministic("chol_outcome", sigma * corr_chol, dims=("outcome", "outcome_"))
+    z_i = pm.Normal("z_initiative", 0.0, 1.0, dims=("initiative", "outcome"))
+    return pm.Deterministic("u_initiative", pt.dot(z_i, chol.T), dims=("initiative", "outcome"))
+
+
+def _lkj_corr_cholesky(name: str, k: int, eta: float, labels: list[str]):
+    """Cholesky factor of an LKJ(eta) correlation matrix from canonical partial correlations.
+
+    The vine construction (Lewandowski, Kurowicka & Joe 2009): partial correlation ``(i, j)``
+    given the outcomes before ``j`` is ``2 Beta(b_j, b_j) - 1`` with ``b_j = eta + (k - 2 - j) / 2``;
+    the Cholesky factor follows row by row (as Stan's ``read_corr_L``). Free variable
+    ``{name}_cpc`` (on (0, 1)) over dim ``{name}_pair``.
+    """
+    pairs = [(i, j) for i in range(1, k) for j in range(i)]
+    model = pm.modelcontext(None)
+    model.add_coord(f"{name}_pair", [f"{labels[i]}|{labels[j]}" for i, j in pairs])
+    b = np.array([eta + (k - 2 - j) / 2.0 for _, j in pairs])
+    u = pm.Beta(f"{name}_cpc", alpha=b, beta=b, dims=f"{name}_pair")
+    cpc = 2.0 * u - 1.0
+    rows = [pt.concatenate([pt.ones(1), pt.zeros(k - 1)])]
+    for i in range(1, k):
+        entries, rest = [], pt.as_tensor_variable(1.0)
+        for j in range(i):
+            z = cpc[pairs.index((i, j))]
+            entries.append(z if j == 0 else z * pt.sqrt(rest))
+            rest = rest - entries[-1] ** 2
+        entries.append(pt.sqrt(rest))
+        rows.append(pt.concatenate([pt.stack(entries), pt.zeros(k - 1 - i)]))
+    return pt.stack(rows)
 
 
 def _product(xs):
@@ -301,7 +352,9 @@ def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray]
             codes = np.searchsorted(cats, obs[y][mask]).astype("int64")
             e = eta[:, k] if len(spec.outcomes) > 1 else eta
             rows = np.flatnonzero(mask)
-            pm.OrderedLogistic(y, eta=e[rows], cutpoints=cuts, observed=codes, dims=f"{y}_obs")
+            pm.OrderedLogistic(
+                y, eta=e[rows], cutpoints=cuts, observed=codes, dims=f"{y}_obs", compute_p=False
+            )
 
 
 def _measurement_model(spec: ModelSpec, prep: Prepared):
@@ -313,7 +366,12 @@ def _measurement_model(spec: ModelSpec, prep: Prepared):
         x = _numeric(prep.data[item]).to_numpy()
         mask = ~np.isnan(x)
         cats = prep.categories[item]
-        cuts = _ordered_cutpoints(f"cutpoints_{item}", spec, len(cats), f"threshold_{item}")
+        # difficulty parametrisation a * (latent - b): cutpoints a * b, so the discrimination
+        # and the outer cutpoints are not a posterior ridge (cutpoints scale with a)
+        b = _ordered_cutpoints(f"difficulty_{item}", spec, len(cats), f"threshold_{item}", "difficulty")
+        cuts = pm.Deterministic(f"cutpoints_{item}", a[k] * b, dims=f"threshold_{item}")
         codes = np.searchsorted(cats, x[mask]).astype("int64")
-        pm.OrderedLogistic(item, eta=a[k] * latent[np.flatnonzero(mask)], cutpoints=cuts, observed=codes)
+        pm.OrderedLogistic(
+            item, eta=a[k] * latent[np.flatnonzero(mask)], cutpoints=cuts, observed=codes, compute_p=False
+        )
     return latent

@@ -20,6 +20,9 @@ from clusterpreneur.models.build import Prepared, build_model, prepare
 from clusterpreneur.models.spec import ModelSpec
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+HORSESHOE_TARGET_ACCEPT = 0.95
+"""Default ``target_accept`` of specs with horseshoe shrinkage terms (the study config has no
+per-model target_accept)."""
 VERSIONED = ("clusterpreneur", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
 
 
@@ -174,6 +177,8 @@ def fit_model(
     if progressbar is None:
         progressbar = bool(sys.stderr.isatty())
     kwargs = {}
+    if target_accept is None and spec.shrinkage_terms and spec.shrinkage == "horseshoe":
+        target_accept = HORSESHOE_TARGET_ACCEPT  # smaller steps in the horseshoe's funnels
     if target_accept is not None:
         kwargs["nuts"] = {"target_accept": target_accept}
     with model:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from clusterpreneur.codebook import RATINGS
 from clusterpreneur.measures import ILR_NAMES
-from clusterpreneur.models.spec import GroupLevel, LatentSpec, ModelSpec, VaryingSlope
+from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
 from clusterpreneur.predictors import STUDY_TERM_NAMES
 
 GROUPS = (
@@ -61,6 +61,8 @@ M5 = M2.with_overrides(
     name="M5",
     terms=(*STUDY_TERM_NAMES, *_M5_NEW, *_M5_INTERACTIONS),
     shrinkage_terms=_M5_INTERACTIONS,
+    # half-t(3) local scales: lighter tails than the half-Cauchy, no divergences (see build.py)
+    priors={"horseshoe": {**DEFAULT_PRIORS["horseshoe"], "local_df": 3.0}},
     description="M2 + ILR board coordinates, breadth and diversity; horseshoe on exploratory interactions",
 )
 

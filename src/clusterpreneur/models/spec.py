@@ -36,6 +36,7 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "beta": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
     "sigma": {"dist": "HalfNormal", "sigma": 1.0},
     "cutpoints": {"dist": "Normal", "mu": 0.0, "sigma": 3.0},
+    "difficulty": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
     "discrimination": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5},
     "lkj_eta": {"eta": 2.0},
     "horseshoe": {"tau0": 0.1, "slab_scale": 1.0, "slab_df": 4.0, "local_df": 1.0},
