@@ -319,9 +319,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         rows = [
             measurement_row(k, v)
             for k, v in exps.items()
-            if v.get("kind") in ("experiment", "package", None) or v.get("status") != "ok"
+            if v.get("kind") in ("experiment", "package", "package_variant", None) or v.get("status") != "ok"
         ]
         lines += [md_table(MEASUREMENT_HEADER, rows), ""]
+        lines += [f"- {k}: {v['note']}" for k, v in exps.items() if v.get("note")]
+        lines += [""] if any(v.get("note") for v in exps.values()) else []
         extra = [
             (k, v) for k, v in exps.items() if v.get("kind") == "compile_reuse" and v.get("status") == "ok"
         ]

@@ -149,6 +149,9 @@ EXPERIMENTS = {
     "centred_both": {"sampler": "nutpie", "centered": ["country", "region"]},
     "collapse_rows": {"kind": "collapse"},
     "package_graph": {"kind": "package_variant"},
+    "package_fit_pymc_sampler": {"kind": "package", "sampler": "pymc"},
+    # fit_model(cores=None) -> pm.sample -> pymc's _cpu_count() = cpu_count() // 2 = 1 on 2 vCPUs
+    "package_fit_cores2": {"kind": "package", "cores": 2},
     "package_graph_frozen": {"kind": "package_variant", "freeze": True},
     "package_graph_frozen_draws2000": {"kind": "package_variant", "freeze": True, "draws": 2000},
     "binomial_collapse": {"sampler": "nutpie", "binomial": True},
