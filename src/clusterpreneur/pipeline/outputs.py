@@ -7,10 +7,15 @@ or check that is not available or not configured simply has no step):
 - ``descriptives``: descriptive statistics by region type; ``descriptives.csv``;
 - ``baselines``: statsmodels baselines of every outcome; ``baselines.csv``;
 - ``model:<M>``: fit ladder model M with PyMC; ``fit.nc``, ``coefficients.csv``, ``hypotheses.csv``;
-- ``diagnostics:<M>``: convergence gate, PSIS-LOO, posterior predictive check; ``gate.csv``,
-  ``summary.json``, ``ppc.csv``, ``ppc.png``;
-- ``comparison``: PSIS-LOO comparison of the take-off models; ``comparison.csv``;
-- ``forest``: Bayes (reference model) versus the statsmodels logit; ``forest.csv``, ``forest.png``;
+- ``diagnostics:<M>``: with :mod:`clusterpreneur.diagnostics`, for every fit (failing or not):
+  convergence gate, PSIS-LOO with the initiatives of high Pareto k, power-scaling prior
+  sensitivity, PPC suited to the family (PAV calibration / rootogram) and LOO-PIT, rank and trace
+  plots; ``gate.csv``, ``summary.json``, ``loo.csv``, ``high_k.csv``, ``sensitivity.csv``,
+  ``ppc.csv``, ``rank.png``, ``trace.png``, ``ppc_<outcome>.png``, ``loo_pit_<outcome>.png``;
+- ``comparison``: PSIS-LOO stacking comparison of the take-off models
+  (``diagnostics.compare_models``); ``comparison.csv``;
+- ``forest``: Bayes (reference model) versus the statsmodels logit
+  (``diagnostics.plots.plot_forest_comparison``); ``forest.csv``, ``forest.png``;
 - ``cases``: North Jutland predictions and what-if scenarios; ``cases.csv``, ``cases.png``.
 
 Paper entries (:data:`PAPER`, rendered in this order by :mod:`clusterpreneur.pipeline.report`):
@@ -515,6 +520,8 @@ def step_comparison(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dic
         table = table.rename_axis("model").reset_index()
     for name, why in skipped.items():
         table = pd.concat([table, pd.DataFrame([{"model": name, "note": why}])], ignore_index=True)
+    if "rank" in table:  # an integer column, also beside the rows of skipped models
+        table["rank"] = table["rank"].astype("Int64")
     write_csv(wd / "comparison.csv", table)
     return summary
 
