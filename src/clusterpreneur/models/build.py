@@ -11,8 +11,13 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
 - per varying slope of term ``t`` by ``g``: ``sigma_{t}_{g}``, ``z_{t}_{g}``, ``u_{t}_{g}``;
 - the observed outcome is named after its column (``takeoff``); latent items after theirs;
 - imputed predictor values ``{component}_imputed`` over dim ``{component}_missing``;
-- M3: ``sc_latent`` over ``initiative``, ``discrimination`` over ``item``,
-  ``cutpoints_{item}``; M4: ``chol_outcome`` (LKJ), ``u_initiative``.
+- M3: ``sc_latent`` over ``initiative``, ``discrimination`` over ``item``, free ordered
+  ``difficulty_{item}`` and the deterministic ``cutpoints_{item}`` = discrimination x difficulty;
+- M4: ``sigma_initiative`` (one scale), ``corr_outcome_cpc`` (free, LKJ via partial
+  correlations), deterministic ``corr_outcome`` and ``chol_outcome`` (outcome x outcome_
+  Cholesky factor of the covariance), ``z_initiative``, ``u_initiative``;
+- horseshoe: ``hs_tau`` / ``hs_lambda`` are deterministics of ``hs_*_a`` (half-normal) and
+  ``hs_*_b`` (inverse-gamma); ordinal likelihoods store no ``*_probs``.
 
 Predictors are standardised components (binary ones kept 0/1); interaction terms are the
 products of the (possibly imputed or latent) components formed inside the graph.
