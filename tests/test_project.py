@@ -22,4 +22,6 @@ def test_architecture_names_every_module_and_every_named_module_exists():
     named = set(re.findall(r"^\| `([a-z_/]+(?:\.py)?)` \|", text, re.M))
     actual = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     actual |= {f"{p.name}/" for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert named == actual, f"only in ARCHITECTURE.md: {named - actual}; only in the package: {actual - named}"
+    assert named == actual, (
+        f"only in ARCHITECTURE.md: {named - actual}; only in the package: {actual - named}"
+    )
