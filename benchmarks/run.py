@@ -177,13 +177,17 @@ def study_timing(args) -> dict:
     if args.paper_warmup:
         run_measurement(dict(task, label="whole study warm-up"), args.timeout)
     res = run_measurement(task, args.timeout)
+    nox_cmd = (
+        [sys.executable, "-m", "nox"] if importlib.util.find_spec("nox") else [shutil.which("nox") or "nox"]
+    )
     if not args.no_paper_nox:
-        listing = subprocess.run(
-            [sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True
-        )
+        try:
+            listing = subprocess.run([*nox_cmd, "-l"], cwd=ROOT, capture_output=True, text=True)
+        except OSError as exc:
+            listing = subprocess.CompletedProcess([], 1, "", str(exc))
         if "paper" in listing.stdout:
             with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:
-                cmd = [sys.executable, "-m", "nox", "-s", "paper", "--", "--force",
+                cmd = [*nox_cmd, "-s", "paper", "--", "--force",
                        "--out", f"{tmp}/out", "--cache-dir", f"{tmp}/cache"]  # fmt: skip
                 print("  timing: " + " ".join(cmd[1:]), flush=True)
                 t0 = time.perf_counter()
@@ -194,7 +198,10 @@ def study_timing(args) -> dict:
                 res["nox_paper"]["stderr_tail"] = proc.stderr[-2000:]
             print(f"  nox -s paper: rc={proc.returncode} wall={wall:.1f}s", flush=True)
         else:
-            res["nox_paper"] = {"status": "pending", "note": "no `paper` nox session yet"}
+            res["nox_paper"] = {
+                "status": "pending",
+                "note": f"no `paper` nox session found: {listing.stderr[-300:]}",
+            }
     return res
 
 
