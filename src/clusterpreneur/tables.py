@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -164,7 +165,8 @@ def concat(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
     return tidy(pd.concat(parts, ignore_index=True)) if parts else empty_table()
 
 
-def _fmt(value: object, digits: int) -> str:
+def format_cell(value: Any, digits: int = 3) -> str:
+    """One table cell as text: numbers rounded, missing values empty, booleans yes/no."""
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, bool | np.bool_):
@@ -175,15 +177,22 @@ def _fmt(value: object, digits: int) -> str:
         v = float(value)
         if math.isnan(v):
             return ""
+        if v.is_integer() and abs(v) < 1e9:
+            return str(int(v)) if abs(v) >= 1000 else f"{v:.{digits}f}"
         if v != 0 and (abs(v) >= 10 ** (digits + 3) or abs(v) < 10 ** (-digits)):
             return f"{v:.{digits}g}" if abs(v) >= 1 else f"{v:.{max(digits - 1, 1)}e}"
         return f"{v:.{digits}f}"
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
     return str(value)
 
 
 def _cells(table: pd.DataFrame, digits: int) -> list[list[str]]:
     t = tidy(table)
-    return [[_fmt(v, digits) for v in row] for row in t.itertuples(index=False, name=None)]
+    return [[format_cell(v, digits) for v in row] for row in t.itertuples(index=False, name=None)]
 
 
 def to_csv_bytes(table: pd.DataFrame) -> bytes:

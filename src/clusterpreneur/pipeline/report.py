@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from clusterpreneur import tables as tidy_tables
@@ -52,28 +50,8 @@ nav li { margin: .1em 0; }
 
 
 def fmt(value: Any, digits: int = DIGITS) -> str:
-    """One cell as text: numbers rounded, missing values empty, booleans yes/no."""
-    if value is None or value is pd.NA:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        if math.isnan(v):
-            return ""
-        if v.is_integer() and abs(v) < 1e9:
-            return str(int(v)) if abs(v) >= 1000 else f"{v:.{digits}f}"
-        if v != 0 and (abs(v) >= 10 ** (digits + 3) or abs(v) < 10 ** (-digits)):
-            return f"{v:.{digits}g}"
-        return f"{v:.{digits}f}"
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+    """One cell as text (the tidy tables' formatter)."""
+    return tidy_tables.format_cell(value, digits)
 
 
 def _cells(df: pd.DataFrame) -> list[list[str]]:
