@@ -20,7 +20,10 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
   ``hs_*_b`` (inverse-gamma); ordinal likelihoods store no ``*_probs``.
 
 Predictors are standardised components (binary ones kept 0/1); interaction terms are the
-products of the (possibly imputed or latent) components formed inside the graph.
+products of the components. With every component observed the design is computed once in
+NumPy and held as one ``pm.Data("design")`` over ``initiative x term``; with a latent (M3) or
+imputed component it is formed inside the graph from ``pm.Data("components")`` over
+``initiative x component`` and the latent / imputed values.
 """
 
 from __future__ import annotations
@@ -230,24 +233,10 @@ def build_model(
     n = len(data)
     obs = _observed_arrays(spec, prep, observed)
     with pm.Model(coords=prep.coords) as model:
-        z_data = np.nan_to_num(prep.z.to_numpy(), nan=0.0)
-        comp_data = pm.Data("components", z_data, dims=("initiative", "component"))
-        cols = {}
-        for j, c in enumerate(prep.coords["component"]):
-            col = comp_data[:, j]
-            if spec.latent is not None and c == spec.latent.replaces:
-                col = _measurement_model(spec, prep)
-            elif c in prep.imputed:
-                miss = np.flatnonzero(prep.z[c].isna().to_numpy())
-                if c in prep.binary:
-                    a, b = _binary_beta(float(prep.z[c].mean()))
-                    imp = pm.Beta(f"{c}_imputed", a, b, dims=f"{c}_missing")
-                else:
-                    imp = pm.Normal(f"{c}_imputed", 0.0, 1.0, dims=f"{c}_missing")
-                col = pt.set_subtensor(col[miss], imp)
-            cols[c] = col
-        terms = spec.term_objects
-        X = pt.stack([_product([cols[c] for c in t.components]) for t in terms], axis=1)
+        if design_in_numpy(prep):
+            X = pm.Data("design", design_array(prep), dims=("initiative", "term"))
+        else:
+            X = _design_in_graph(spec, prep)
         beta = _coefficients(spec, multi)
         if multi:
             eta = pt.dot(X, beta.T)  # initiative x outcome
@@ -267,6 +256,53 @@ def build_model(
             eta = eta + _initiative_effects(spec, len(spec.outcomes))
         _likelihood(spec, prep, eta, obs, n)
     return model
+
+
+def design_in_numpy(prep: Prepared) -> bool:
+    """True when every component is observed (no latent, no imputed value): the design is
+    then fixed data, built once in NumPy."""
+    spec = prep.spec
+    return spec.latent is None and not any(c in prep.imputed for c in prep.coords["component"])
+
+
+def design_array(prep: Prepared) -> np.ndarray:
+    """The standardised design (initiative x term) from fully observed components.
+
+    Same columns as :func:`clusterpreneur.predictors.design_matrix`: each term is the product
+    of its standardised components (``prep.z``, standardised with the fit's standardiser).
+    """
+    z = prep.z
+    X = np.column_stack(
+        [np.prod([z[c].to_numpy() for c in t.components], axis=0) for t in prep.spec.term_objects]
+    )
+    X = np.ascontiguousarray(X, dtype="float64")
+    if np.isnan(X).any():
+        raise SpecError(
+            f"spec {prep.spec.name!r}: missing predictor values that are neither imputed nor latent"
+        )
+    return X
+
+
+def _design_in_graph(spec: ModelSpec, prep: Prepared):
+    """The design formed inside the graph from the components, with the latent variable (M3)
+    and the imputed values in place (they change with every draw)."""
+    z_data = np.nan_to_num(prep.z.to_numpy(), nan=0.0)
+    comp_data = pm.Data("components", z_data, dims=("initiative", "component"))
+    cols = {}
+    for j, c in enumerate(prep.coords["component"]):
+        col = comp_data[:, j]
+        if spec.latent is not None and c == spec.latent.replaces:
+            col = _measurement_model(spec, prep)
+        elif c in prep.imputed:
+            miss = np.flatnonzero(prep.z[c].isna().to_numpy())
+            if c in prep.binary:
+                a, b = _binary_beta(float(prep.z[c].mean()))
+                imp = pm.Beta(f"{c}_imputed", a, b, dims=f"{c}_missing")
+            else:
+                imp = pm.Normal(f"{c}_imputed", 0.0, 1.0, dims=f"{c}_missing")
+            col = pt.set_subtensor(col[miss], imp)
+        cols[c] = col
+    return pt.stack([_product([cols[c] for c in t.components]) for t in spec.term_objects], axis=1)
 
 
 def _initiative_effects(spec: ModelSpec, k: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -140,6 +141,19 @@ def _attrs(spec: ModelSpec, prep: Prepared, seed, sampler, draws, tune, chains) 
     }
 
 
+def default_cores(chains: int) -> int:
+    """Worker count for ``chains`` chains: every CPU this process may use, at most ``chains``.
+
+    PyMC's own default (``cpu_count() // 2``) is 1 on a 2-CPU machine, which makes nutpie
+    run all chains on one thread.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(int(chains), usable))
+
+
 def fit_model(
     spec: ModelSpec,
     df: pd.DataFrame,
@@ -160,6 +174,7 @@ def fit_model(
     ``"numpyro"`` (optional extra ``clusterpreneur[numpyro]``). ``seed`` is required and
     honoured by every sampler. ``progressbar=None`` shows one only in an interactive
     terminal. ``observed`` replaces the outcome (see :func:`build_model`), for SBC.
+    ``cores=None`` uses every CPU this process may use, at most one per chain.
     """
     if sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
@@ -176,6 +191,8 @@ def fit_model(
     model = build_model(spec, df, observed, prepared=prep)
     if progressbar is None:
         progressbar = bool(sys.stderr.isatty())
+    if cores is None:
+        cores = default_cores(chains)
     kwargs = {}
     if target_accept is None and spec.shrinkage_terms and spec.shrinkage == "horseshoe":
         target_accept = HORSESHOE_TARGET_ACCEPT  # smaller steps in the horseshoe's funnels
