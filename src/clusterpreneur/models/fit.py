@@ -191,7 +191,8 @@ def fit_model(
     model = build_model(spec, df, observed, prepared=prep)
     if progressbar is None:
         progressbar = bool(sys.stderr.isatty())
-    if cores is None:
+    if cores is None and sampler != "pymc":
+        # nutpie/numpyro run chains on threads; PyMC's own sampler would fork processes
         cores = default_cores(chains)
     kwargs = {}
     if target_accept is None and spec.shrinkage_terms and spec.shrinkage == "horseshoe":
