@@ -17,7 +17,7 @@ a TOML file (or command-line option) only needs to state what it changes.
 
     [sampler]                        # defaults of every model
     sampler = "nutpie"               # or "pymc"
-    draws = 1000
+    draws = 2000
     tune = 1000
     chains = 4
 
@@ -55,7 +55,7 @@ class SamplerSettings:
     """How one model is sampled."""
 
     sampler: str = "nutpie"
-    draws: int = 1000
+    draws: int = 2000
     tune: int = 1000
     chains: int = 4
 
