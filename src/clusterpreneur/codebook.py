@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pandas as pd
+
 Construct = Literal[
     "identifiers",
     "composition",
@@ -62,6 +64,13 @@ class Variable:
     required: bool = True
     nullable: bool = True
     missing_codes: dict[int, str] = field(default_factory=lambda: dict(MISSING_CODES))
+
+    @property
+    def dtype(self) -> str:
+        """The pandas dtype of this variable in a frame in codebook form."""
+        if self.kind == "id":
+            return "string"
+        return "Int64" if self.kind in ("binary", "ordinal", "nominal", "count", "year") else "float64"
 
     @property
     def is_coded(self) -> bool:
@@ -417,6 +426,15 @@ CODEBOOK: dict[str, Variable] = {v.name: v for v in _VARIABLES}
 ID_COLUMNS: tuple[str, ...] = ("initiative_id", "region_id", "country_id")
 BOARD_COLUMNS: tuple[str, ...] = tuple(f"board_{a}" for a in ACTORS)
 INVOLVE_COLUMNS: tuple[str, ...] = tuple(f"involve_{a}" for a in ACTORS)
+
+
+def as_codebook_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with the codebook's columns (in codebook order) cast to their dtypes."""
+    out = df.copy()
+    for name, var in CODEBOOK.items():
+        if name in out:
+            out[name] = out[name].astype(var.dtype)
+    return out[[c for c in CODEBOOK if c in out]]
 
 
 def required_columns() -> list[str]:

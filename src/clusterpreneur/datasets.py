@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.codebook import render_markdown
+from clusterpreneur.codebook import as_codebook_dtypes, render_markdown
 from clusterpreneur.io import sha256_bytes, write_atomic
-from clusterpreneur.simulate import GENERATOR_VERSION, _with_codebook_dtypes, simulate_survey, to_csv_bytes
+from clusterpreneur.simulate import GENERATOR_VERSION, simulate_survey, to_csv_bytes
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 DEFAULT_SEED = 20032
@@ -118,7 +118,7 @@ def north_jutland_cases() -> pd.DataFrame:
     df = pd.DataFrame([biomedico, wireless])
     for col in ("perf_competitiveness", "perf_growth", "perf_goals", "firm_growth"):
         df[col] = np.nan
-    return _with_codebook_dtypes(df)
+    return as_codebook_dtypes(df)
 
 
 def build_files() -> dict[str, bytes]:

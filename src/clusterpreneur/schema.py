@@ -38,9 +38,7 @@ LEVEL_ID = {"region": "region_id", "country": "country_id"}
 
 def codebook_dtype(var: Variable) -> str:
     """The pandas dtype a codebook variable has in a validated frame."""
-    if var.kind == "id":
-        return "string"
-    return "Int64" if var.kind in WHOLE_KINDS else "float64"
+    return var.dtype
 
 
 def _value_check(var: Variable) -> pa.Check | None:

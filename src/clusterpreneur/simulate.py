@@ -39,7 +39,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from scipy.stats import norm
 
-from clusterpreneur.codebook import ACTORS, CODEBOOK, RATINGS, SC_ITEMS
+from clusterpreneur.codebook import ACTORS, RATINGS, SC_ITEMS, as_codebook_dtypes
 from clusterpreneur.measures import add_measures
 from clusterpreneur.predictors import STUDY_TERMS, design_matrix
 
@@ -358,7 +358,7 @@ def simulate_survey(
     )
 
     df = _apply_nonresponse(df, p, rng)
-    df = _with_codebook_dtypes(df)
+    df = as_codebook_dtypes(df)
     latent_df = pd.DataFrame(
         {
             "initiative_id": df["initiative_id"],
@@ -411,20 +411,6 @@ def _apply_nonresponse(df: pd.DataFrame, p: SimulationParams, rng: np.random.Gen
             raise ValueError(f"unknown missing_mechanism {p.missing_mechanism!r}")
         out[col] = out[col].astype("float64").mask(rng.uniform(size=n) < prob)
     return out
-
-
-def _with_codebook_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    for name, var in CODEBOOK.items():
-        if name not in out:
-            continue
-        if var.kind == "id":
-            out[name] = out[name].astype("string")
-        elif var.kind in ("binary", "ordinal", "nominal", "count", "year"):
-            out[name] = out[name].astype("Int64")
-        else:
-            out[name] = out[name].astype("float64")
-    return out[[c for c in CODEBOOK if c in out]]
 
 
 def _jsonable(obj):
