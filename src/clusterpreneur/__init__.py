@@ -1,8 +1,22 @@
-"""clusterpreneur."""
+"""clusterpreneur: clusterpreneurs, social capital and cluster take-off on Greenbook-style surveys.
 
-from clusterpreneur.codebook import CODEBOOK
-from clusterpreneur.readers import load_survey, write_survey
-from clusterpreneur.schema import validate_survey
-from clusterpreneur.simulate import simulate_survey
+The public names are imported on first use, so `clusterpreneur --help` stays quick.
+"""
 
-__all__ = ["CODEBOOK", "load_survey", "simulate_survey", "validate_survey", "write_survey"]
+from importlib import import_module
+
+_PUBLIC = {
+    "CODEBOOK": "clusterpreneur.codebook",
+    "load_survey": "clusterpreneur.readers",
+    "write_survey": "clusterpreneur.readers",
+    "validate_survey": "clusterpreneur.schema",
+    "simulate_survey": "clusterpreneur.simulate",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'clusterpreneur' has no attribute {name!r}")

@@ -376,22 +376,17 @@ def _fit_binary(df: pd.DataFrame, terms: tuple[Term, ...], outcome: str, family:
     problems += _quasi_separation_messages(res.params.to_numpy(), res.bse.to_numpy(), res.predict())
     if design.country.nunique() < 20:
         problems.append(f"only {design.country.nunique()} country clusters: clustered SEs are unreliable")
+    return _binary_fit(outcome, family, list(Xc.columns), res, design, converged, problems)
+
+
+def _binary_fit(outcome, model, names, res, design, converged, problems) -> BaselineFit:
+    """Tidy rows, log line and BaselineFit of a fitted take-off model."""
     ci = res.conf_int(0.05)
     table = _coef_table(
-        outcome,
-        family,
-        list(Xc.columns),
-        res.params,
-        res.bse,
-        ci[0],
-        ci[1],
-        res.pvalues,
-        design,
-        converged,
-        problems,
+        outcome, model, names, res.params, res.bse, ci[0], ci[1], res.pvalues, design, converged, problems
     )
-    _log(outcome, family, problems)
-    return BaselineFit(outcome, family, table, res, converged, problems, design=design)
+    _log(outcome, model, problems)
+    return BaselineFit(outcome, model, table, res, converged, problems, design=design)
 
 
 def fit_logit(df: pd.DataFrame, terms: tuple[Term, ...] = STUDY_TERMS, outcome: str = TAKEOFF) -> BaselineFit:
@@ -423,22 +418,7 @@ def fit_glm_binomial(
     problems += _quasi_separation_messages(
         res.params.to_numpy(), res.bse.to_numpy(), res.fittedvalues.to_numpy()
     )
-    ci = res.conf_int(0.05)
-    table = _coef_table(
-        outcome,
-        model,
-        list(Xc.columns),
-        res.params,
-        res.bse,
-        ci[0],
-        ci[1],
-        res.pvalues,
-        design,
-        converged,
-        problems,
-    )
-    _log(outcome, model, problems)
-    return BaselineFit(outcome, model, table, res, converged, problems)
+    return _binary_fit(outcome, model, list(Xc.columns), res, design, converged, problems)
 
 
 def average_marginal_effects(binary_fit: BaselineFit) -> BaselineFit:

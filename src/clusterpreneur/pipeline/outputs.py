@@ -849,12 +849,11 @@ def _flag(t: pd.DataFrame, entries, m: str) -> pd.DataFrame:
     return t
 
 
-def paper_ladder(entries, config):
-    from clusterpreneur import tables
-
+def _model_tables(entries, config, name: str) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
+    """Per-model CSV ``name`` of each reportable fit (with a ``model`` column) and the withheld models."""
     parts, withheld = [], []
     for m in config.models:
-        p = _file(entries, f"model:{m}", "coefficients.csv")
+        p = _file(entries, f"model:{m}", name)
         if p is None:
             continue
         if not reportable(entries, config, m):
@@ -863,7 +862,15 @@ def paper_ladder(entries, config):
         t = read_csv(p)
         if "model" not in t:
             t.insert(0, "model", m)
-        parts.append(_flag(t, entries, m))
+        parts.append((m, t))
+    return parts, withheld
+
+
+def paper_ladder(entries, config):
+    from clusterpreneur import tables
+
+    parts, withheld = _model_tables(entries, config, "coefficients.csv")
+    parts = [_flag(t, entries, m) for m, t in parts]
     if not parts:
         return _withheld(withheld) if withheld else None
     out = pd.concat(parts, ignore_index=True)
@@ -874,20 +881,11 @@ def paper_ladder(entries, config):
 
 def paper_hypotheses(entries, config):
     ref = config.reference_model
-    parts, withheld = [], []
-    for m in config.models:
-        p = _file(entries, f"model:{m}", "hypotheses.csv")
-        if p is None:
-            continue
-        if not reportable(entries, config, m):
-            withheld.append(m)
-            continue
-        t = read_csv(p)
-        if "model" not in t:
-            t.insert(0, "model", m)
+    parts, withheld = _model_tables(entries, config, "hypotheses.csv")
+    for m, t in parts:
         if gate_status(entries, m) is False:
             t["gate"] = "FAILED (override_gate)"
-        parts.append(t)
+    parts = [t for _, t in parts]
     if not parts:
         return _withheld(withheld) if withheld else None
     out = pd.concat(parts, ignore_index=True)
