@@ -37,3 +37,9 @@ def mcar_survey():
 def m2_small_fit(mcar_survey):
     """A tiny M2 fit with imputed predictors, for save/load/predict tests."""
     return fit_model(LADDER["M2"], mcar_survey.data, draws=150, tune=150, chains=2, seed=5, sampler="pymc")
+
+
+@pytest.fixture(scope="session")
+def m1_kernel_fit(recovery_survey):
+    """M1 on the recovery survey with the compiled kernel (nutpie): 4 chains x 1000 draws, ~3 s."""
+    return fit_model(LADDER["M1"], recovery_survey.data, draws=1000, tune=1000, chains=4, seed=11)

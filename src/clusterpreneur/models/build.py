@@ -7,7 +7,9 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
 - ``intercept`` (bernoulli / binomial), ``beta`` over ``term`` (``outcome x term`` for
   several ordinal outcomes);
 - per group level ``g``: ``sigma_{g}``, standard-normal ``z_{g}`` (non-centred) and the
-  effects ``u_{g}`` (a deterministic; a free variable when ``centered=True``);
+  effects ``u_{g}`` (a deterministic; a free variable when ``centered=True``; a level with
+  ``laplace=True`` is non-centred here: only the compiled kernel, :mod:`.kernel`, samples it
+  Laplace-centred, and its posterior holds the same ``z_{g}`` / ``u_{g}``);
 - per varying slope of term ``t`` by ``g``: ``sigma_{t}_{g}``, ``z_{t}_{g}``, ``u_{t}_{g}``;
 - the observed outcome is named after its column (``takeoff``); latent items after theirs;
 - imputed predictor values ``{component}_imputed`` over dim ``{component}_missing``;
