@@ -156,6 +156,16 @@ EXPERIMENTS = {
     "package_graph_frozen_draws2000": {"kind": "package_variant", "freeze": True, "draws": 2000},
     "binomial_collapse": {"sampler": "nutpie", "binomial": True},
     "compile_reuse": {"kind": "compile_reuse"},
+    # the package's speed-ups, each against the setting it replaced (see models/engine.py)
+    "graph_noncentred": {"kind": "package", "engine": "pymc"},  # the package before the kernel
+    "kernel_noncentred": {"kind": "package", "laplace": False},  # kernel, region non-centred
+    "kernel_default": {"kind": "kernel_variant"},
+    "kernel_no_qr": {"kind": "kernel_variant", "whiten": False},
+    "kernel_newton0": {"kind": "kernel_variant", "newton": 0},
+    "kernel_newton2": {"kind": "kernel_variant", "newton": 2},
+    "kernel_tune500": {"kind": "kernel_variant", "tune": 500},
+    "kernel_target065": {"kind": "kernel_variant", "target_accept": 0.65},
+    "gate_vectorised": {"kind": "gate"},
     # persistent compile cache: same model in two fresh processes sharing a fresh cache dir
     "cache_cold": {"sampler": "nutpie", "n": 250, "env": CACHE_ENV},
     "cache_warm": {"sampler": "nutpie", "n": 250, "env": CACHE_ENV},
@@ -163,6 +173,8 @@ EXPERIMENTS = {
 
 # binomial_collapse samples the same model when nothing collapses (see collapse_rows): opt-in only
 DEFAULT_EXPERIMENTS = [k for k in EXPERIMENTS if k != "binomial_collapse"]
+KERNEL_EXPERIMENTS = [k for k in EXPERIMENTS if k.startswith(("graph_", "kernel_", "gate_"))]
+"""``--experiments kernel``: the experiments of the compiled-kernel engine."""
 
 
 def study_timing(args) -> dict:
@@ -295,7 +307,7 @@ def parse_args(argv=None):
     p.add_argument("--skip-paper", action="store_true")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
     p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
-    p.add_argument("--experiments", default="", help="'all' or comma-separated names of EXPERIMENTS")
+    p.add_argument("--experiments", default="", help="'all', 'kernel' or comma-separated names of EXPERIMENTS")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(
         "--stand-in",
@@ -398,7 +410,9 @@ def main(argv=None) -> int:
             results["peer"][str(n)] = block
             save()
     if args.experiments:
-        names = DEFAULT_EXPERIMENTS if args.experiments == "all" else args.experiments.split(",")
+        names = {"all": DEFAULT_EXPERIMENTS, "kernel": KERNEL_EXPERIMENTS}.get(
+            args.experiments, args.experiments.split(",")
+        )
         results.setdefault("experiments", {})
         n = args.experiment_size
         cache = tempfile.mkdtemp(prefix="bench-cache-")

@@ -15,6 +15,7 @@ import os
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,13 @@ class _Timer:
 
 
 def task_package(t: dict) -> dict:
-    """The package's own main model (``LADDER[spec]`` via ``fit_model``), phases timed."""
+    """The package's own main model (``LADDER[spec]`` via ``fit_model``), phases timed.
+
+    Wall time = build + compile + sample + the log-likelihood and log-prior groups that
+    ``fit_model`` always adds (``post_s``); ``core_s`` = build + compile + sample, the work
+    bambi's ``fit`` does. With the compiled kernel "compile" is loading its C entry points
+    (numba's on-disk cache; compiled once per machine).
+    """
     import nutpie
     import pymc as pm
 
@@ -135,36 +142,124 @@ def task_package(t: dict) -> dict:
 
     timer = _Timer()
     timer.wrap(nutpie, "compile_pymc_model", "compile")
+    timer.wrap(nutpie, "sample", "nutpie_sample")
     timer.wrap(pm, "sample", "sample_call")
     timer.wrap(pm, "compute_log_likelihood", "log_likelihood")
     timer.wrap(pm.stats, "compute_log_prior", "log_prior")
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    spec = LADDER[t.get("spec", "M1")]
+    if t.get("laplace") is False:  # experiment: the region level non-centred in the kernel too
+        spec = spec.with_overrides(groups=tuple(replace(g, laplace=False) for g in spec.groups))
     c0, t0 = _cpu(), time.perf_counter()
+    engine = t.get("engine", "auto")
+    if engine != "pymc" and t.get("sampler", "nutpie") == "nutpie":
+        import clusterpreneur.models.kernel  # noqa: F401  (compiles or loads the C entry points)
+    kernel_s = time.perf_counter() - t0
     fit = fit_model(
-        LADDER[t.get("spec", "M1")],
+        spec,
         df,
         draws=t["draws"],
         tune=t["tune"],
         chains=t["chains"],
         seed=t["seed"],
         sampler=t.get("sampler", "nutpie"),
+        engine=engine,
         progressbar=False,
         cores=t.get("cores"),
     )
     wall = time.perf_counter() - t0
     sec = timer.seconds
-    res = {"wall_s": wall, "cpu_s": _cpu() - c0, "phases": dict(sec)}
-    if "compile" in sec:
+    res = {"wall_s": wall, "cpu_s": _cpu() - c0, "phases": dict(sec), "engine": fit.idata.attrs["engine"]}
+    res["parametrization"] = json.loads(fit.idata.attrs["parametrization"])
+    if res["engine"] == "kernel":
+        res["compile_s"] = kernel_s
+        res["sample_s"] = sec["nutpie_sample"]
+    elif "compile" in sec:
         res["compile_s"] = sec["compile"]
         res["sample_s"] = sec["sample_call"] - sec["compile"]
-    res["build_s"] = (
-        wall - sec.get("sample_call", 0.0) - sec.get("log_likelihood", 0.0) - sec.get("log_prior", 0.0)
-    )
     res["post_s"] = sec.get("log_likelihood", 0.0) + sec.get("log_prior", 0.0)
+    res["build_s"] = wall - res.get("compile_s", 0.0) - res.get("sample_s", 0.0) - res["post_s"]
+    res["core_s"] = wall - res["post_s"]
     dt = fit.idata
     names = [str(v) for v in dt["posterior"].data_vars]
     comparable = [v for v in names if not v.startswith("z_")]
     return _finish(res, dt, comparable, len(df))
+
+
+def task_kernel_variant(t: dict) -> dict:
+    """EXPERIMENT: the kernel engine with one setting changed (QR whitening, Newton steps,
+    tuning), sampled by nutpie directly; also the cost of one log-density + gradient."""
+    import nutpie
+
+    from clusterpreneur.models import LADDER, build_model, prepare
+    from clusterpreneur.models.engine import NEWTON_STEPS, compiled_model, pack
+
+    df = survey_frame(t["n"], t["n_countries"], t["seed"])
+    spec = LADDER[t.get("spec", "M1")]
+    if t.get("laplace") is False:
+        spec = spec.with_overrides(groups=tuple(replace(g, laplace=False) for g in spec.groups))
+    c0, t0 = _cpu(), time.perf_counter()
+    prep = prepare(spec, df)
+    packed = pack(spec, prep, whiten=t.get("whiten", True), newton=t.get("newton", NEWTON_STEPS))
+    build_model(spec, df, prepared=prep)
+    t1 = time.perf_counter()
+    theta = np.random.default_rng(0).uniform(-1, 1, packed.data.n_dim)
+    packed.data.logp_and_grad(theta)
+    reps = max(20, int(2e6 // max(t["n"], 1)))
+    g0 = time.perf_counter()
+    for _ in range(reps):
+        packed.data.logp_and_grad(theta)
+    grad_ms = (time.perf_counter() - g0) / reps * 1e3
+    t2 = time.perf_counter()
+    dt = nutpie.sample(
+        compiled_model(packed),
+        draws=t["draws"],
+        tune=t["tune"],
+        chains=t["chains"],
+        cores=t.get("cores", 2),
+        seed=t["seed"],
+        progress_bar=False,
+        save_warmup=False,
+        target_accept=t.get("target_accept", 0.8),
+    )
+    t3 = time.perf_counter()
+    res = {"build_s": t1 - t0, "sample_s": t3 - t2, "wall_s": (t1 - t0) + (t3 - t2), "grad_ms": grad_ms}
+    res["cpu_s"] = _cpu() - c0
+    res["parametrization"] = packed.parametrization
+    comparable = [v for v in dt["posterior"].data_vars if not str(v).startswith("z_")]
+    return _finish(res, dt, comparable, len(df))
+
+
+def task_gate(t: dict) -> dict:
+    """The convergence gate on a posterior of the package fit's shape at size n: the vectorised
+    R-hat / ESS (package) against ArviZ's per-element functions."""
+    import arviz as az
+    import xarray as xr
+
+    from clusterpreneur.diagnostics import check_convergence
+
+    n_regions = int(t["n"] / 2.5)
+    rng = np.random.default_rng(t["seed"])
+    shape = (t["chains"], t["draws"])
+    post = xr.Dataset(
+        {
+            "u_region": (("chain", "draw", "region"), rng.normal(size=(*shape, n_regions))),
+            "z_region": (("chain", "draw", "region"), rng.normal(size=(*shape, n_regions))),
+            "beta": (("chain", "draw", "term"), rng.normal(size=(*shape, 15))),
+        }
+    )
+    stats = xr.Dataset(
+        {"diverging": (("chain", "draw"), np.zeros(shape, bool)), "energy": (("chain", "draw"), rng.normal(size=shape))}
+    )
+    dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    t0 = time.perf_counter()
+    check_convergence(dt)
+    t1 = time.perf_counter()
+    az.rhat(post)
+    az.ess(post, method="bulk")
+    az.ess(post, method="tail")
+    t2 = time.perf_counter()
+    return {"wall_s": t1 - t0, "gate_s": t1 - t0, "arviz_rhat_ess_s": t2 - t1, "elements": 2 * n_regions + 15}
 
 
 def _cpu() -> float:
@@ -435,14 +530,19 @@ def task_study(t: dict) -> dict:
 
     cm.fit_model = fit_wrapper
     timed(nutpie, "compile_pymc_model", "compile_s")
+    timed(nutpie, "sample", "nutpie_sample_s")
     timed(pm, "sample", "sample_call_s")
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
         c0, t0 = _cpu(), time.perf_counter()
         result = run_study(StudyConfig(), Path(tmp) / "out", cache_dir=Path(tmp) / "cache", force=True)
         wall = time.perf_counter() - t0
     for d in per.values():
-        if "sample_call_s" in d:
+        nutpie_s = d.pop("nutpie_sample_s", 0.0)
+        if "sample_call_s" in d:  # PyMC graph: pm.sample = compile + nutpie.sample
             d["sample_s"] = d.pop("sample_call_s") - d.get("compile_s", 0.0)
+        elif nutpie_s:  # compiled kernel: nutpie.sample directly, nothing compiled per model
+            d["sample_s"] = nutpie_s
+            d["engine"] = "kernel"
         if "fit_model_s" in d:
             d["wall_s"] = d.pop("fit_model_s")
     steps = {r.name: {"seconds": r.seconds, "cached": r.cached} for r in result.records}
@@ -462,6 +562,8 @@ def task_collapse(t: dict) -> dict:
 
 
 TASKS = {
+    "kernel_variant": task_kernel_variant,
+    "gate": task_gate,
     "package_variant": task_package_variant,
     "collapse": task_collapse,
     "study": task_study,
