@@ -119,6 +119,13 @@ def run_measurement(task: dict, timeout: float, log=print) -> dict:
     return res
 
 
+def warm_up(task: dict, timeout: float) -> None:
+    """Run ``task`` once with a few draws, untimed, so that its compile caches (pytensor's and
+    numba's on disk) are warm when it is measured: every tool is timed warm."""
+    quick = {**task, "draws": 20, "tune": 20, "chains": 1, "label": f"warm-up {task.get('label', '')}"}
+    run_measurement(quick, timeout)
+
+
 def main_task(args, n: int, label: str, use_package: bool) -> dict:
     base = {
         "n": n,
@@ -305,9 +312,10 @@ def parse_args(argv=None):
     p.add_argument("--skip-bambi", action="store_true")
     p.add_argument("--bambi-samplers", default="pymc,nutpie", help="bambi samplers (pymc is its default)")
     p.add_argument("--skip-paper", action="store_true")
+    p.add_argument("--no-warmup", action="store_true", help="time cold compile caches (no warm-up run)")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
     p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
-    p.add_argument("--experiments", default="", help="'all', 'kernel' or comma-separated names of EXPERIMENTS")
+    p.add_argument("--experiments", default="", help="'all', 'kernel' or EXPERIMENTS names")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(
         "--stand-in",
@@ -363,7 +371,10 @@ def main(argv=None) -> int:
 
     for n in sorted(set(sizes) | set(peer_sizes)):
         print(f"[main model] {n} initiatives", flush=True)
-        res = run_measurement(main_task(args, n, f"package M1 n={n}", use_package), args.timeout)
+        task = main_task(args, n, f"package M1 n={n}", use_package)
+        if not args.no_warmup:
+            warm_up(task, args.timeout)
+        res = run_measurement(task, args.timeout)
         res["n_countries"] = countries_for(n)
         main_runs[n] = res
     if sizes:
@@ -394,9 +405,10 @@ def main(argv=None) -> int:
             if not args.skip_bambi:
                 for sampler in [s for s in args.bambi_samplers.split(",") if s]:
                     name = f"bambi ({sampler})"
-                    res = run_measurement(
-                        {**base, "kind": "bambi", "sampler": sampler, "label": name}, args.bambi_timeout
-                    )
+                    task = {**base, "kind": "bambi", "sampler": sampler, "label": name}
+                    if not args.no_warmup:
+                        warm_up(task, args.bambi_timeout)
+                    res = run_measurement(task, args.bambi_timeout)
                     block["runs"][name] = res
                     if res.get("status") == "ok":
                         block["ratios"][name] = harness.peer_ratios(main_runs[n], res)

@@ -189,8 +189,6 @@ def task_package(t: dict) -> dict:
 def task_kernel_variant(t: dict) -> dict:
     """EXPERIMENT: the kernel engine with one setting changed (QR whitening, Newton steps,
     tuning), sampled by nutpie directly; also the cost of one log-density + gradient."""
-    import nutpie
-
     from clusterpreneur.models import LADDER, build_model, prepare
     from clusterpreneur.models.engine import NEWTON_STEPS, compiled_model, pack
 
@@ -211,17 +209,7 @@ def task_kernel_variant(t: dict) -> dict:
         packed.data.logp_and_grad(theta)
     grad_ms = (time.perf_counter() - g0) / reps * 1e3
     t2 = time.perf_counter()
-    dt = nutpie.sample(
-        compiled_model(packed),
-        draws=t["draws"],
-        tune=t["tune"],
-        chains=t["chains"],
-        cores=t.get("cores", 2),
-        seed=t["seed"],
-        progress_bar=False,
-        save_warmup=False,
-        target_accept=t.get("target_accept", 0.8),
-    )
+    dt = _nutpie_sample(compiled_model(packed), t, target_accept=t.get("target_accept", 0.8))
     t3 = time.perf_counter()
     res = {"build_s": t1 - t0, "sample_s": t3 - t2, "wall_s": (t1 - t0) + (t3 - t2), "grad_ms": grad_ms}
     res["cpu_s"] = _cpu() - c0
@@ -248,8 +236,9 @@ def task_gate(t: dict) -> dict:
             "beta": (("chain", "draw", "term"), rng.normal(size=(*shape, 15))),
         }
     )
+    sample_dims = ("chain", "draw")
     stats = xr.Dataset(
-        {"diverging": (("chain", "draw"), np.zeros(shape, bool)), "energy": (("chain", "draw"), rng.normal(size=shape))}
+        {"diverging": (sample_dims, np.zeros(shape, bool)), "energy": (sample_dims, rng.normal(size=shape))}
     )
     dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
     t0 = time.perf_counter()
@@ -260,6 +249,24 @@ def task_gate(t: dict) -> dict:
     az.ess(post, method="tail")
     t2 = time.perf_counter()
     return {"wall_s": t1 - t0, "gate_s": t1 - t0, "arviz_rhat_ess_s": t2 - t1, "elements": 2 * n_regions + 15}
+
+
+def _nutpie_sample(compiled, t: dict, **kwargs):
+    """nutpie with the task's draws / tune / chains / cores / seed, warm-up draws discarded (as
+    pm.sample does for the package)."""
+    import nutpie
+
+    return nutpie.sample(
+        compiled,
+        draws=t["draws"],
+        tune=t["tune"],
+        chains=t["chains"],
+        cores=t.get("cores", 2),
+        seed=t["seed"],
+        progress_bar=False,
+        save_warmup=False,
+        **kwargs,
+    )
 
 
 def _cpu() -> float:
@@ -333,17 +340,7 @@ def task_experiment(t: dict) -> dict:
     if t.get("sampler", "nutpie") == "nutpie":
         compiled = nutpie.compile_pymc_model(model, freeze_model=t.get("freeze"))
         t2 = time.perf_counter()
-        dt = nutpie.sample(
-            compiled,
-            draws=t["draws"],
-            tune=t["tune"],
-            chains=t["chains"],
-            cores=t.get("cores", 2),
-            seed=t["seed"],
-            progress_bar=False,
-            adaptation=t.get("adaptation", "diag"),
-            save_warmup=False,  # as pm.sample does for the package (discard_tuned_samples)
-        )
+        dt = _nutpie_sample(compiled, t, adaptation=t.get("adaptation", "diag"))
         t3 = time.perf_counter()
         res.update(compile_s=t2 - t1, sample_s=t3 - t2)
     else:
@@ -382,16 +379,7 @@ def task_package_variant(t: dict) -> dict:
     t1 = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model, freeze_model=t.get("freeze"))
     t2 = time.perf_counter()
-    dt = nutpie.sample(
-        compiled,
-        draws=t["draws"],
-        tune=t["tune"],
-        chains=t["chains"],
-        cores=t.get("cores", 2),
-        seed=t["seed"],
-        progress_bar=False,
-        save_warmup=False,
-    )
+    dt = _nutpie_sample(compiled, t)
     t3 = time.perf_counter()
     res = {"build_s": t1 - t0, "compile_s": t2 - t1, "sample_s": t3 - t2, "wall_s": t3 - t0}
     res["cpu_s"] = _cpu() - c0

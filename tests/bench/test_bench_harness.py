@@ -54,7 +54,10 @@ def test_peer_ratios_are_package_over_peer(harness):
     assert r["wall_time"] == pytest.approx(0.5)
     assert r["min_ess"] == pytest.approx(2.0)
     assert r["ess_per_s"] == pytest.approx(4.0)  # (1000/10) / (500/20)
+    assert r["ess_per_core_s"] == pytest.approx(4.0)  # no core_s: the whole wall time
     assert harness.grads_per_effective_draw(pkg) == pytest.approx(50.0)
+    pkg["core_s"] = 5.0  # build + compile + sample; the rest was log-likelihood and log-prior
+    assert harness.peer_ratios(pkg, peer)["ess_per_core_s"] == pytest.approx(8.0)
 
 
 def test_missing_figures_give_no_ratio(harness):

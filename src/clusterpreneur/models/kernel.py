@@ -20,8 +20,8 @@ User's Guide); the priors are evaluated on ``(intercept, beta)``.
 Numerics: ``exp`` and ``log1p`` are polynomial (vectorisable, relative error < 1e-13,
 checked in the tests). No ``reassoc`` fast-math flag: with it LLVM's runtime alias checks
 choose a vector or a scalar reduction order per call, so the same point could give results
-differing in the last bit and chains could not be reproduced. Long reductions use fixed
-8-lane sums instead.
+differing in the last bit and chains could not be reproduced. Long sums use fixed 8-lane
+partial sums (:func:`lane_sum`) or run in row order, vectorised across columns.
 
 The C entry points :data:`logp_cfunc` / :data:`expand_cfunc` have nutpie's signatures and read
 their arrays through a header of addresses (:class:`KernelData`); they are compiled once and
@@ -152,27 +152,8 @@ def binomial_logit(t, y, n):
 
 
 @numba.njit(**JIT)
-def lane_dot(x, y):
-    """sum(x * y) in a fixed order (8 lanes): the same bits whatever the memory layout."""
-    size = x.size
-    m = size - size % 8
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    for i in range(0, m, 8):
-        a0 += x[i] * y[i]
-        a1 += x[i + 1] * y[i + 1]
-        a2 += x[i + 2] * y[i + 2]
-        a3 += x[i + 3] * y[i + 3]
-        a4 += x[i + 4] * y[i + 4]
-        a5 += x[i + 5] * y[i + 5]
-        a6 += x[i + 6] * y[i + 6]
-        a7 += x[i + 7] * y[i + 7]
-    for i in range(m, size):
-        a0 += x[i] * y[i]
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-
-
-@numba.njit(**JIT)
 def lane_sum(x):
+    """sum(x) in a fixed order (8 lanes): the same bits whatever the memory layout."""
     size = x.size
     m = size - size % 8
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
@@ -237,7 +218,7 @@ def _linear_predictor(theta, XT, T, SX, eff_idx, eff_slope, eff_size, eff_centre
 
 
 @numba.njit(**JIT)
-def log_density(theta, grad, XT, T, prior_mu, prior_sd, y, n, const, SX, eff_idx, eff_slope,
+def log_density(theta, grad, XT, X, T, prior_mu, prior_sd, y, n, const, SX, eff_idx, eff_slope,
                 eff_size, eff_centred, eff_off, eff_kind, eff_par, lap_idx, lap_start, lap_off,
                 lap_kind, lap_par, newton):  # fmt: skip
     """Log posterior density (up to the evidence) at ``theta``; fills ``grad``."""
@@ -260,8 +241,16 @@ def log_density(theta, grad, XT, T, prior_mu, prior_sd, y, n, const, SX, eff_idx
         z = (coef[a] - prior_mu[a]) / prior_sd[a]
         lp += -0.5 * z * z - math.log(prior_sd[a]) - HALF_LOG_2PI
         coef_bar[a] = -z / prior_sd[a]
+    # X' eta_bar in one pass over the rows of X (row-major copy of XT): a sum per column in
+    # the order of the rows, vectorised across columns (no reassociation needed)
+    xt_bar = np.zeros(P1)
+    for i in range(N):
+        e = eta_bar[i]
+        row = X[i]
+        for b in range(P1):
+            xt_bar[b] += row[b] * e
     for b in range(P1):
-        acc = lane_dot(XT[b], eta_bar)
+        acc = xt_bar[b]
         for a in range(P1):
             acc += T[a, b] * coef_bar[a]
         grad[b] = acc
@@ -427,7 +416,7 @@ def _laplace_level(theta, grad, eta, eta_bar, y, n, idx, start, off, kind, par, 
 
 
 @numba.njit(**JIT)
-def expand(theta, out, XT, T, prior_mu, prior_sd, y, n, const, SX, eff_idx, eff_slope, eff_size,
+def expand(theta, out, XT, X, T, prior_mu, prior_sd, y, n, const, SX, eff_idx, eff_slope, eff_size,
            eff_centred, eff_off, eff_kind, eff_par, lap_idx, lap_start, lap_off, lap_kind, lap_par,
            newton):  # fmt: skip
     """The stored draw: (intercept, beta), then per effect sigma, z (non-centred only), u;
@@ -465,10 +454,10 @@ def expand(theta, out, XT, T, prior_mu, prior_sd, y, n, const, SX, eff_idx, eff_
 
 # --------------------------------------------------------------------------- C entry points
 N_INT = 10  # header: N, P1, E, S, lap_off, newton, R, ndim, nexp, lap_kind
-N_ADDR = 19
+N_ADDR = 20
 HEADER_SIZE = N_INT + N_ADDR
 ARRAY_FIELDS = (
-    "XT", "T", "prior_mu", "prior_sd", "y", "n", "scalars", "SX", "eff_idx", "eff_slope",
+    "XT", "X", "T", "prior_mu", "prior_sd", "y", "n", "scalars", "SX", "eff_idx", "eff_slope",
     "eff_size", "eff_centred", "eff_off", "eff_kind", "eff_par", "lap_idx", "lap_start",
 )  # fmt: skip
 
@@ -487,13 +476,13 @@ def _i64(addr, shape):
 def _unpack(hdr):
     N, P1, E, S, lap_off, newton, R, lap_kind = hdr[0], hdr[1], hdr[2], hdr[3], hdr[4], hdr[5], hdr[6], hdr[9]
     a = hdr[N_INT:]
-    scalars = _f64(a[6], (2,))
+    scalars = _f64(a[7], (2,))
     n_lap = N if lap_off >= 0 else 0
     return (
-        _f64(a[0], (P1, N)), _f64(a[1], (P1, P1)), _f64(a[2], (P1,)), _f64(a[3], (P1,)),
-        _f64(a[4], (N,)), _f64(a[5], (N,)), scalars[0], _f64(a[7], (S, N)), _i64(a[8], (E, N)),
-        _i64(a[9], (E,)), _i64(a[10], (E,)), _i64(a[11], (E,)), _i64(a[12], (E,)), _i64(a[13], (E,)),
-        _f64(a[14], (E,)), _i64(a[15], (n_lap,)), _i64(a[16], (R + 1 if lap_off >= 0 else 0,)),
+        _f64(a[0], (P1, N)), _f64(a[1], (N, P1)), _f64(a[2], (P1, P1)), _f64(a[3], (P1,)), _f64(a[4], (P1,)),
+        _f64(a[5], (N,)), _f64(a[6], (N,)), scalars[0], _f64(a[8], (S, N)), _i64(a[9], (E, N)),
+        _i64(a[10], (E,)), _i64(a[11], (E,)), _i64(a[12], (E,)), _i64(a[13], (E,)), _i64(a[14], (E,)),
+        _f64(a[15], (E,)), _i64(a[16], (n_lap,)), _i64(a[17], (R + 1 if lap_off >= 0 else 0,)),
         lap_off, lap_kind, scalars[1], newton,
     )  # fmt: skip
 
@@ -571,8 +560,10 @@ class KernelData:
     n_expanded: int
     header: np.ndarray = field(init=False, repr=False)
     scalars: np.ndarray = field(init=False, repr=False)
+    X: np.ndarray = field(init=False, repr=False)  # row-major copy of XT, for the gradient
 
     def __post_init__(self):
+        self.X = np.ascontiguousarray(np.asarray(self.XT, dtype=np.float64).T)
         for name in ARRAY_FIELDS:
             if name == "scalars":
                 continue
@@ -590,7 +581,7 @@ class KernelData:
     def args(self) -> tuple:
         """Arguments of :func:`log_density` / :func:`expand` after ``theta`` and the output."""
         return (
-            self.XT, self.T, self.prior_mu, self.prior_sd, self.y, self.n, float(self.const), self.SX,
+            self.XT, self.X, self.T, self.prior_mu, self.prior_sd, self.y, self.n, float(self.const), self.SX,
             self.eff_idx, self.eff_slope, self.eff_size, self.eff_centred, self.eff_off, self.eff_kind,
             self.eff_par, self.lap_idx, self.lap_start, int(self.lap_off), int(self.lap_kind),
             float(self.lap_par), int(self.newton),
