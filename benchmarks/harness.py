@@ -323,7 +323,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines += [f"Status: {study.get('status')} — {study.get('note', '')}", ""]
     exps = results.get("experiments", {})
     if exps:
-        lines += ["## Speed-up experiments (model built in the benchmark from the same design)", ""]
+        lines += ["## Speed-up experiments (one setting changed at a time; see the engine column)", ""]
         sampled = ("experiment", "package", "package_variant", "kernel_variant", None)
         rows = [
             measurement_row(k, v)

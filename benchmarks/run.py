@@ -258,8 +258,20 @@ def evaluate_targets(results: dict) -> list[dict]:
     study = results.get("study") or {}
     if study.get("status") == "ok":
         out.append(
-            {"target": "whole study <= 300 s", "measured": study["wall_s"], "met": study["wall_s"] <= 300}
+            {
+                "target": "whole study (run_study) <= 300 s",
+                "measured": study["wall_s"],
+                "met": study["wall_s"] <= 300,
+            }
         )
+        nox_run = study.get("nox_paper")
+        if nox_run:
+            name = "whole study (`nox -s paper`, warm) <= 300 s"
+            if nox_run.get("returncode") == 0:
+                wall = nox_run["wall_s"]
+                out.append({"target": name, "measured": wall, "met": wall <= 300})
+            else:
+                out.append({"target": name, "measured": f"exit {nox_run.get('returncode')}", "met": False})
     else:
         out.append(
             {"target": "whole study <= 300 s", "measured": study.get("status", "not run"), "met": None}

@@ -213,6 +213,7 @@ def task_kernel_variant(t: dict) -> dict:
     t3 = time.perf_counter()
     res = {"build_s": t1 - t0, "sample_s": t3 - t2, "wall_s": (t1 - t0) + (t3 - t2), "grad_ms": grad_ms}
     res["cpu_s"] = _cpu() - c0
+    res["engine"] = "kernel"
     res["parametrization"] = packed.parametrization
     comparable = [v for v in dt["posterior"].data_vars if not str(v).startswith("z_")]
     return _finish(res, dt, comparable, len(df))

@@ -104,3 +104,21 @@ def test_markdown_and_atomic_json_on_a_tiny_result(harness, tmp_path):
     harness.write_json(out, results)
     assert json.loads(out.read_text())["peer"]["250"]["ratios"]["bambi (pymc)"]["ess_per_s"] == 4.0
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_targets_judge_the_whole_study_by_run_study_and_by_nox_paper():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    study = {"status": "ok", "wall_s": 250.0, "nox_paper": {"returncode": 0, "wall_s": 320.0}}
+    targets = {t["target"]: t for t in run.evaluate_targets({"study": study})}
+    assert targets["whole study (run_study) <= 300 s"]["met"] is True
+    assert targets["whole study (`nox -s paper`, warm) <= 300 s"] == {
+        "target": "whole study (`nox -s paper`, warm) <= 300 s",
+        "measured": 320.0,
+        "met": False,
+    }
+    failed_nox = {**study, "nox_paper": {"returncode": 1, "wall_s": 5.0}}
+    targets = {t["target"]: t for t in run.evaluate_targets({"study": failed_nox})}
+    assert targets["whole study (`nox -s paper`, warm) <= 300 s"]["met"] is False
+    assert len(run.evaluate_targets({"study": {"status": "ok", "wall_s": 250.0}})) == 1

@@ -20,8 +20,17 @@ if sys.platform == "win32":  # pragma: no cover
     pytest.skip("POSIX signals", allow_module_level=True)
 
 
+@pytest.fixture(autouse=True)
+def _children_get_ctrl_c():
+    """A test run started in the background (``cmd &``) has SIGINT ignored, its children
+    inherit that and Python keeps it; they must see Ctrl-C as at a terminal."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _start(args: list[str], env_extra: dict[str, str]) -> subprocess.Popen:
-    env = {**os.environ, **env_extra}
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1", **env_extra}
     return subprocess.Popen(
         [sys.executable, "-m", "clusterpreneur", "-q", *args],
         env=env,
@@ -41,6 +50,30 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240.0) -> Non
             proc.kill()
             pytest.fail("the run never reached the pause point")
         time.sleep(0.1)
+
+
+def _communicate_or_dump(proc: subprocess.Popen, timeout: float) -> str:
+    """stderr of ``proc`` once it exits; if it hangs, fail with its threads' signal masks
+    and stacks (SIGABRT makes the faulthandler print them)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        masks = _signal_masks(proc.pid)
+        proc.send_signal(signal.SIGABRT)
+        _, stderr = proc.communicate(timeout=30)
+        pytest.fail(f"no exit within {timeout} s of the signal; signal masks:\n{masks}\n{stderr}")
+
+
+def _signal_masks(pid: int) -> str:
+    """Name and pending/blocked/ignored/caught signal masks of each thread of ``pid``."""
+    lines = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        fields = dict(
+            line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line
+        )
+        keys = ("Name", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+        lines.append(" ".join(f"{k}={fields.get(k, '').strip()}" for k in keys))
+    return "\n".join(lines)
 
 
 def assert_clean_outputs(out: Path) -> None:
@@ -105,7 +138,7 @@ def test_ctrl_c_while_writing_the_report_then_rerun_completes(tmp_path, survey_c
     _wait_for(signal_file, proc)
     assert (out / "tables" / "descriptives.csv").is_file()  # halfway: some outputs written
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    stderr = _communicate_or_dump(proc, timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not (out / "manifest.json").exists()  # the manifest is written last
