@@ -138,7 +138,7 @@ def task_package(t: dict) -> dict:
     import nutpie
     import pymc as pm
 
-    from clusterpreneur.models import LADDER, fit_model
+    from clusterpreneur.models import fit_model
 
     timer = _Timer()
     timer.wrap(nutpie, "compile_pymc_model", "compile")
@@ -147,9 +147,7 @@ def task_package(t: dict) -> dict:
     timer.wrap(pm, "compute_log_likelihood", "log_likelihood")
     timer.wrap(pm.stats, "compute_log_prior", "log_prior")
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
-    spec = LADDER[t.get("spec", "M1")]
-    if t.get("laplace") is False:  # experiment: the region level non-centred in the kernel too
-        spec = spec.with_overrides(groups=tuple(replace(g, laplace=False) for g in spec.groups))
+    spec = _task_spec(t)
     c0, t0 = _cpu(), time.perf_counter()
     engine = t.get("engine", "auto")
     if engine != "pymc" and t.get("sampler", "nutpie") == "nutpie":
@@ -189,13 +187,11 @@ def task_package(t: dict) -> dict:
 def task_kernel_variant(t: dict) -> dict:
     """EXPERIMENT: the kernel engine with one setting changed (QR whitening, Newton steps,
     tuning), sampled by nutpie directly; also the cost of one log-density + gradient."""
-    from clusterpreneur.models import LADDER, build_model, prepare
+    from clusterpreneur.models import build_model, prepare
     from clusterpreneur.models.engine import NEWTON_STEPS, compiled_model, pack
 
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
-    spec = LADDER[t.get("spec", "M1")]
-    if t.get("laplace") is False:
-        spec = spec.with_overrides(groups=tuple(replace(g, laplace=False) for g in spec.groups))
+    spec = _task_spec(t)
     c0, t0 = _cpu(), time.perf_counter()
     prep = prepare(spec, df)
     packed = pack(spec, prep, whiten=t.get("whiten", True), newton=t.get("newton", NEWTON_STEPS))
@@ -250,6 +246,16 @@ def task_gate(t: dict) -> dict:
     az.ess(post, method="tail")
     t2 = time.perf_counter()
     return {"wall_s": t1 - t0, "gate_s": t1 - t0, "arviz_rhat_ess_s": t2 - t1, "elements": 2 * n_regions + 15}
+
+
+def _task_spec(t: dict):
+    """The task's ladder spec; ``laplace=False`` (experiment) samples every level non-centred."""
+    from clusterpreneur.models import LADDER
+
+    spec = LADDER[t.get("spec", "M1")]
+    if t.get("laplace") is False:
+        spec = spec.with_overrides(groups=tuple(replace(g, laplace=False) for g in spec.groups))
+    return spec
 
 
 def _nutpie_sample(compiled, t: dict, **kwargs):

@@ -246,7 +246,7 @@ def check_convergence(
     Parameters whose draws are constant (e.g. fixed deterministics) have undefined R-hat/ESS
     and are skipped. ``var_names`` restricts the checked posterior variables (default: all).
     """
-    t = thresholds = thresholds or ConvergenceThresholds()
+    t = thresholds or ConvergenceThresholds()
     post = idata["posterior"].to_dataset()
     if var_names is not None:
         post = post[list(var_names)]
@@ -271,8 +271,8 @@ def check_convergence(
     table["rhat_ok"] = table["r_hat"] <= t.rhat_max  # NaN fails
     if t.rhat_chance_alpha is not None:  # Bonferroni over elements and the two R-hats
         table["rhat_ok"] |= table["rhat_chance"] >= t.rhat_chance_alpha / (2 * max(len(table), 1))
-    table["ess_bulk_ok"] = table["ess_bulk"] >= thresholds.ess_bulk_min
-    table["ess_tail_ok"] = table["ess_tail"] >= thresholds.ess_tail_min
+    table["ess_bulk_ok"] = table["ess_bulk"] >= t.ess_bulk_min
+    table["ess_tail_ok"] = table["ess_tail"] >= t.ess_tail_min
     table["ok"] = table["rhat_ok"] & table["ess_bulk_ok"] & table["ess_tail_ok"]
 
     chains = [str(c) for c in post["chain"].values]
@@ -295,7 +295,7 @@ def check_convergence(
         table=table,
         divergences=pd.Series(div, index=chains, name="divergences"),
         bfmi=pd.Series(bfmi, index=chains, name="bfmi"),
-        thresholds=thresholds,
+        thresholds=t,
         label=label,
     )
     result.passed = bool(table["ok"].all() and result.divergences_ok and result.bfmi_ok)

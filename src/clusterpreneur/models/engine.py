@@ -55,14 +55,18 @@ class Packed:
         """PyMC's default start: 0 plus U(-1, 1) jitter in every unconstrained coordinate."""
         return np.random.default_rng(int(seed)).uniform(-1.0, 1.0, self.data.n_dim)
 
+    def slices(self) -> list[slice]:
+        """Where each stored variable sits in the expanded vector (:func:`kernel.expand`)."""
+        sizes = [int(np.prod(shape)) for shape in self.shapes]
+        starts = np.cumsum([0, *sizes])
+        return [slice(int(a), int(a) + n) for a, n in zip(starts, sizes, strict=False)]
+
     def unflatten(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """The expanded vector (:func:`kernel.expand`) as named arrays."""
-        out, k = {}, 0
-        for name, shape in zip(self.names, self.shapes, strict=True):
-            size = int(np.prod(shape))
-            out[name] = flat[k : k + size].reshape(shape)
-            k += size
-        return out
+        return {
+            name: flat[sl].reshape(shape)
+            for name, shape, sl in zip(self.names, self.shapes, self.slices(), strict=True)
+        }
 
 
 def _normal_prior(settings: dict, what: str) -> tuple[object, object] | str:
@@ -228,11 +232,6 @@ def compiled_model(packed: Packed):
 
     from clusterpreneur.models import kernel
 
-    slices, k = [], 0
-    for shape in packed.shapes:
-        size = int(np.prod(shape))
-        slices.append(slice(k, k + size))
-        k += size
     return CompiledPyMCModel(
         compiled_logp_func=kernel.logp_cfunc,
         compiled_expand_func=kernel.expand_cfunc,
@@ -241,7 +240,7 @@ def compiled_model(packed: Packed):
         shared_var_keys={},
         user_data=packed.data.header,
         n_expanded=packed.data.n_expanded,
-        shape_info=(packed.names, slices, packed.shapes),
+        shape_info=(packed.names, packed.slices(), packed.shapes),
         logp_func=None,
         expand_func=None,
         _n_dim=packed.data.n_dim,
