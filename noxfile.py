@@ -38,7 +38,7 @@ def lint(session: nox.Session) -> None:
 def data(session: nox.Session) -> None:
     """Regenerate the shipped data and codebook; fail unless byte-identical to the committed files."""
     install(session)
-    session.run("python", "-m", "clusterpreneur.datasets", "--check", *session.posargs)
+    session.run("python", "-m", "clusterpreneur.study.datasets", "--check", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -76,7 +76,9 @@ def models(session: nox.Session) -> None:
 def baselines(session: nox.Session) -> None:
     """statsmodels baselines of every outcome on the shipped survey; tables under results/baselines."""
     install(session)
-    session.run("python", "-m", "clusterpreneur.baselines", "--out", "results/baselines", *session.posargs)
+    session.run(
+        "python", "-m", "clusterpreneur.study.baselines", "--out", "results/baselines", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON, default=False)

@@ -46,7 +46,9 @@ def package_available() -> bool:
         return False
     if spec is None:
         return False
-    code = "from clusterpreneur.models import LADDER, fit_model; LADDER['M1']"
+    code = (
+        "from clusterpreneur.models import fit_model; from clusterpreneur.study import LADDER; LADDER['M1']"
+    )
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 

@@ -31,14 +31,14 @@ COMPARABLE = "comparable"  # intercept, slopes, sigmas, group effects (no raw of
 # ----------------------------------------------------------------------------- data
 def survey_frame(n: int, n_countries: int, seed: int):
     """The simulated survey (the shipped data for 250 / 30 / the default seed)."""
-    from clusterpreneur.simulate import simulate_survey
+    from clusterpreneur.study.simulate import simulate_survey
 
     return simulate_survey(n_initiatives=n, n_countries=n_countries, seed=seed).data
 
 
 def design_frame(df):
     """The study's standardised design with valid identifiers, ids and outcome (for bambi etc.)."""
-    from clusterpreneur.predictors import design_matrix
+    from clusterpreneur.study.predictors import design_matrix
 
     X, _ = design_matrix(df)
     X = X.rename(columns={c: c.replace(":", "_x_") for c in X.columns})
@@ -250,7 +250,7 @@ def task_gate(t: dict) -> dict:
 
 def _task_spec(t: dict):
     """The task's ladder spec; ``laplace=False`` (experiment) samples every level non-centred."""
-    from clusterpreneur.models import LADDER
+    from clusterpreneur.study.ladder import LADDER
 
     spec = LADDER[t.get("spec", "M1")]
     if t.get("laplace") is False:
@@ -378,7 +378,8 @@ def task_package_variant(t: dict) -> dict:
     """
     import nutpie
 
-    from clusterpreneur.models import LADDER, build_model
+    from clusterpreneur.models import build_model
+    from clusterpreneur.study.ladder import LADDER
 
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
     c0, t0 = _cpu(), time.perf_counter()

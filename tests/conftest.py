@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from clusterpreneur.simulate import SimulatedSurvey, simulate_survey
+from clusterpreneur.study.simulate import SimulatedSurvey, simulate_survey
 
 
 @pytest.fixture(scope="session")
 def default_survey() -> SimulatedSurvey:
     """The shipped default survey's generator call (250 initiatives, 30 countries)."""
-    from clusterpreneur.datasets import DEFAULT_SEED, DEFAULT_SIZE
+    from clusterpreneur.study.datasets import DEFAULT_SEED, DEFAULT_SIZE
 
     return simulate_survey(seed=DEFAULT_SEED, **DEFAULT_SIZE)
 

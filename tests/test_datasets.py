@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from clusterpreneur import datasets
-from clusterpreneur.codebook import render_markdown
 from clusterpreneur.io import sha256_file
+from clusterpreneur.study import datasets
+from clusterpreneur.study.codebook import render_markdown
 
 
 def test_shipped_files_are_byte_identical_to_a_regeneration():

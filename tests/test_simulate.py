@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from clusterpreneur.codebook import BOARD_COLUMNS, CODEBOOK, SC_ITEMS
-from clusterpreneur.simulate import (
+from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, SC_ITEMS
+from clusterpreneur.study.simulate import (
     MARGINAL_TARGETS,
     MISSING_TARGETS,
     RATING_TARGETS,

@@ -6,11 +6,11 @@ The public names are imported on first use, so `clusterpreneur --help` stays qui
 from importlib import import_module
 
 _PUBLIC = {
-    "CODEBOOK": "clusterpreneur.codebook",
-    "load_survey": "clusterpreneur.readers",
-    "write_survey": "clusterpreneur.readers",
-    "validate_survey": "clusterpreneur.schema",
-    "simulate_survey": "clusterpreneur.simulate",
+    "CODEBOOK": "clusterpreneur.study.codebook",
+    "load_survey": "clusterpreneur.study.readers",
+    "write_survey": "clusterpreneur.study.readers",
+    "validate_survey": "clusterpreneur.study.schema",
+    "simulate_survey": "clusterpreneur.study.simulate",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -68,8 +68,8 @@ def _existing(path: str | None, what: str) -> Path | None:
 
 def _read(path: str | None, mapping: str | None):
     """The survey (validated); the shipped data when ``path`` is None."""
-    from clusterpreneur.datasets import default_survey_path
-    from clusterpreneur.readers import load_survey
+    from clusterpreneur.study.datasets import default_survey_path
+    from clusterpreneur.study.readers import load_survey
 
     p = _existing(path, "survey file") if path else default_survey_path()
     return load_survey(p, mapping=_existing(mapping, "mapping file"))
@@ -89,8 +89,8 @@ def cmd_validate(args) -> int:
 
 def cmd_simulate(args) -> int:
     from clusterpreneur.io import write_atomic
-    from clusterpreneur.readers import write_survey
-    from clusterpreneur.simulate import simulate_survey
+    from clusterpreneur.study.readers import write_survey
+    from clusterpreneur.study.simulate import simulate_survey
 
     sim = simulate_survey(
         n_initiatives=args.n_initiatives, n_countries=args.n_countries, seed=args.seed, scenario=args.scenario
@@ -104,7 +104,7 @@ def cmd_simulate(args) -> int:
 
 
 def _model(name: str):
-    from clusterpreneur.models import LADDER
+    from clusterpreneur.study.ladder import LADDER
 
     if name not in LADDER:
         raise UsageError(f"unknown model {name!r}; the ladder has {', '.join(LADDER)}")
@@ -154,11 +154,11 @@ def cmd_diagnose(args) -> int:
 def cmd_predict(args) -> int:
     import pandas as pd
 
-    from clusterpreneur.datasets import north_jutland_cases
     from clusterpreneur.io import write_atomic
     from clusterpreneur.models import load_fit
     from clusterpreneur.pipeline.outputs import scenario_frame, validate_rows
-    from clusterpreneur.readers import load_survey
+    from clusterpreneur.study.datasets import north_jutland_cases
+    from clusterpreneur.study.readers import load_survey
 
     fit_path = _existing(args.fit, "fit file")
     fitted = load_fit(fit_path, _read(args.data, args.mapping))

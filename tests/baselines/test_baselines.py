@@ -45,11 +45,12 @@ import pandas as pd
 import pytest
 from scipy.stats import binom, norm
 
-from clusterpreneur import baselines, tables
-from clusterpreneur.codebook import RATINGS
-from clusterpreneur.measures import add_measures
-from clusterpreneur.predictors import STUDY_TERMS, original_scale_factor
-from clusterpreneur.simulate import simulate_survey
+from clusterpreneur import tables
+from clusterpreneur.study import baselines
+from clusterpreneur.study.codebook import RATINGS
+from clusterpreneur.study.measures import add_measures
+from clusterpreneur.study.predictors import STUDY_TERMS, original_scale_factor
+from clusterpreneur.study.simulate import simulate_survey
 
 C2 = (16 * np.sqrt(3) / (15 * np.pi)) ** 2
 RECOVERY_SIZE = {"n_initiatives": 4000, "n_countries": 200, "seed": 4242}
@@ -265,7 +266,7 @@ def broken_fit(small_survey):
     df = small_survey.data.copy()
     df["takeoff"] = df["anchor_firm"]  # one predictor predicts take-off perfectly
     df["firm_growth"] = np.nan  # nothing to fit
-    logger = logging.getLogger("clusterpreneur.baselines")
+    logger = logging.getLogger("clusterpreneur.study.baselines")
     records: list[logging.LogRecord] = []
     handler = logging.Handler(level=logging.WARNING)
     handler.emit = records.append

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpreneur.codebook import BOARD_COLUMNS, CODEBOOK, INVOLVE_COLUMNS
-from clusterpreneur.measures import (
+from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, INVOLVE_COLUMNS
+from clusterpreneur.study.measures import (
     ILR_NAMES,
     Standardizer,
     add_measures,
@@ -25,7 +25,7 @@ from clusterpreneur.measures import (
     shannon_diversity,
     social_capital_score,
 )
-from clusterpreneur.schema import codebook_dtype
+from clusterpreneur.study.schema import codebook_dtype
 
 NA = pd.NA
 LN2 = math.log(2)

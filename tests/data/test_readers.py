@@ -10,10 +10,10 @@ import pyreadstat
 import pytest
 
 from clusterpreneur import load_survey, simulate_survey, write_survey
-from clusterpreneur.codebook import CODEBOOK, INVOLVEMENT
-from clusterpreneur.datasets import CASES_FILE, DATA_DIR, SURVEY_FILE
 from clusterpreneur.errors import MappingError, SurveyValidationError, UnsupportedFormatError
-from clusterpreneur.readers import SUPPORTED_EXTENSIONS, SurveyFileNotFoundError
+from clusterpreneur.study.codebook import CODEBOOK, INVOLVEMENT
+from clusterpreneur.study.datasets import CASES_FILE, DATA_DIR, SURVEY_FILE
+from clusterpreneur.study.readers import SUPPORTED_EXTENSIONS, SurveyFileNotFoundError
 
 FORMATS = ("csv", "xlsx", "dta", "sav", "parquet")
 

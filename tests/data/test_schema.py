@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from clusterpreneur import CODEBOOK, validate_survey
-from clusterpreneur.codebook import BOARD_COLUMNS, required_columns
 from clusterpreneur.errors import SurveyValidationError
-from clusterpreneur.schema import check_survey, codebook_dtype, survey_schema
+from clusterpreneur.study.codebook import BOARD_COLUMNS, required_columns
+from clusterpreneur.study.schema import check_survey, codebook_dtype, survey_schema
 
 SOURCE = "frame.csv"
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from clusterpreneur.models import LADDER, fit_model
-from clusterpreneur.simulate import simulate_survey
+from clusterpreneur.models import fit_model
+from clusterpreneur.study.ladder import LADDER
+from clusterpreneur.study.simulate import simulate_survey
 
 RECOVERY_SIZE = {"n_initiatives": 400, "n_countries": 40, "seed": 3}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterpreneur.codebook import RATINGS, SC_ITEMS
 from clusterpreneur.errors import SpecError
-from clusterpreneur.models import LADDER, build_model, prepare, sample_prior_predictive
+from clusterpreneur.models import build_model, prepare, sample_prior_predictive
+from clusterpreneur.study.codebook import RATINGS, SC_ITEMS
+from clusterpreneur.study.ladder import LADDER
 
 
 @pytest.mark.parametrize("name", list(LADDER))

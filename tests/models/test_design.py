@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterpreneur.models import LADDER, build_model, prepare
 from clusterpreneur.models import build as build_mod
+from clusterpreneur.models import build_model, prepare
 from clusterpreneur.models.fit import default_cores
-from clusterpreneur.predictors import design_matrix
+from clusterpreneur.study.ladder import LADDER
+from clusterpreneur.study.predictors import design_matrix
 
 
 def _logp_and_grad(model, point):

@@ -19,17 +19,9 @@ import pytest
 from scipy.special import log_expit
 
 from clusterpreneur.errors import SpecError
-from clusterpreneur.models import (
-    LADDER,
-    GroupLevel,
-    ModelSpec,
-    build_model,
-    fit_model,
-    kernel,
-    load_fit,
-    prepare,
-)
+from clusterpreneur.models import GroupLevel, ModelSpec, build_model, fit_model, kernel, load_fit, prepare
 from clusterpreneur.models.engine import kernel_unsupported, pack
+from clusterpreneur.study.ladder import LADDER
 
 
 def _counts_frame(n: int = 90) -> pd.DataFrame:

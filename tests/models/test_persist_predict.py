@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterpreneur.datasets import north_jutland_cases
 from clusterpreneur.errors import FitIntegrityError, SpecError
 from clusterpreneur.models import NORTH_JUTLAND_SCENARIOS, FittedModel, ModelSpec, load_fit
+from clusterpreneur.study.datasets import north_jutland_cases
 
 
 def _new_rows(df: pd.DataFrame) -> pd.DataFrame:

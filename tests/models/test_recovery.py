@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterpreneur.models import LADDER, fit_model
-from clusterpreneur.simulate import simulate_survey
+from clusterpreneur.models import fit_model
+from clusterpreneur.study.ladder import LADDER
+from clusterpreneur.study.simulate import simulate_survey
 
 # Terms whose simulated truth a linear model with the plug-in item mean cannot recover:
 # sc_score and sc_score:peripheral act on LATENT social capital in the simulator (the
@@ -130,7 +131,7 @@ def test_m3_latent_social_capital_recovers_h3():
     latent = fit.posterior["sc_latent"].mean(("chain", "draw")).values
     assert np.corrcoef(latent, sim.latent["sc_latent"])[0, 1] > 0.7
     # prediction draws a new initiative's latent score from its items (grid quadrature)
-    from clusterpreneur.datasets import north_jutland_cases
+    from clusterpreneur.study.datasets import north_jutland_cases
 
     pred = fit.predict(north_jutland_cases(), seed=1)
     assert pred["mean"].between(0, 1).all() and (pred["group_status"] == "new country").all()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from clusterpreneur.errors import SpecError
-from clusterpreneur.models import LADDER, GroupLevel, ModelSpec, build_model, fit_model, prepare
-from clusterpreneur.predictors import STUDY_TERM_NAMES
+from clusterpreneur.models import GroupLevel, ModelSpec, build_model, fit_model, prepare
+from clusterpreneur.study.ladder import LADDER
+from clusterpreneur.study.predictors import STUDY_TERM_NAMES
 
 
 @pytest.mark.parametrize("name", list(LADDER))

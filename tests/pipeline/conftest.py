@@ -74,7 +74,7 @@ def make_toml():
 @pytest.fixture(scope="session")
 def survey_csv(tmp_path_factory, small_survey) -> Path:
     """The small simulated survey (120 initiatives) as a CSV file."""
-    from clusterpreneur.readers import write_survey
+    from clusterpreneur.study.readers import write_survey
 
     path = tmp_path_factory.mktemp("data") / "survey.csv"
     write_survey(small_survey.data, path)

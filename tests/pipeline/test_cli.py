@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from clusterpreneur.cli import main
-from clusterpreneur.readers import write_survey
+from clusterpreneur.study.readers import write_survey
 
 
 def test_help_lists_commands_and_examples(capsys):

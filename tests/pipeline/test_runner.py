@@ -127,13 +127,14 @@ def test_same_seed_same_tables(tiny_run, tmp_path, survey_csv):
 def test_study_toml_loads_and_matches_the_defaults():
     from pathlib import Path
 
-    from clusterpreneur.datasets import default_survey_path
     from clusterpreneur.pipeline import StudyConfig
+    from clusterpreneur.study.datasets import default_survey_path
+    from clusterpreneur.study.ladder import LADDER
 
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "analysis" / "study.toml")
     assert cfg.survey == str(default_survey_path())
-    assert cfg.models == tuple(cm.LADDER)
+    assert cfg.models == tuple(LADDER)
     defaults = StudyConfig()
     assert (cfg.sampler, cfg.seed, cfg.reference) == (defaults.sampler, defaults.seed, defaults.reference)
 

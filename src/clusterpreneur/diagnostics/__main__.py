@@ -21,7 +21,8 @@ from clusterpreneur.io import write_atomic
 
 
 def _fit_or_load(name: str, df: pd.DataFrame, fits_dir: Path | None, args):
-    from clusterpreneur.models import LADDER, fit_model, load_fit
+    from clusterpreneur.models import fit_model, load_fit
+    from clusterpreneur.study.ladder import LADDER
 
     if fits_dir is not None and (fits_dir / f"{name}.nc").exists():
         return load_fit(fits_dir / f"{name}.nc", df)
@@ -34,7 +35,6 @@ def _fit_or_load(name: str, df: pd.DataFrame, fits_dir: Path | None, args):
 def main(argv: Sequence[str] | None = None) -> int:
     import pymc as pm
 
-    from clusterpreneur.baselines import fit_baselines, load_data
     from clusterpreneur.diagnostics import (
         attach_gate,
         check_convergence,
@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ppc,
         prior_sensitivity,
     )
-    from clusterpreneur.models import LADDER, coefficient_table
+    from clusterpreneur.models import coefficient_table
+    from clusterpreneur.study.baselines import fit_baselines, load_data
+    from clusterpreneur.study.ladder import LADDER
 
     parser = argparse.ArgumentParser(prog="python -m clusterpreneur.diagnostics", description=__doc__)
     parser.add_argument("models", nargs="*", default=["M1", "M2"])

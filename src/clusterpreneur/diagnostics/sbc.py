@@ -520,7 +520,7 @@ def ladder_problem(model_name: str, n_initiatives: int | None = None):
     """
     import functools
 
-    from clusterpreneur.models import LADDER
+    from clusterpreneur.study.ladder import LADDER
 
     spec = LADDER[model_name]
     if spec.latent is not None:
@@ -538,10 +538,10 @@ def ladder_problem(model_name: str, n_initiatives: int | None = None):
 
 
 def _survey_data(n_initiatives: int | None) -> pd.DataFrame:
-    from clusterpreneur.simulate import simulate_survey
+    from clusterpreneur.study.simulate import simulate_survey
 
     if n_initiatives is None:
-        from clusterpreneur.datasets import DEFAULT_SEED, DEFAULT_SIZE
+        from clusterpreneur.study.datasets import DEFAULT_SEED, DEFAULT_SIZE
 
         return simulate_survey(seed=DEFAULT_SEED, **DEFAULT_SIZE).data
     return simulate_survey(n_initiatives=n_initiatives, n_countries=max(2, n_initiatives // 10), seed=7).data

@@ -2,7 +2,8 @@
 
 Quick use::
 
-    from clusterpreneur.models import LADDER, fit_model, load_fit
+    from clusterpreneur.models import fit_model, load_fit
+    from clusterpreneur.study import LADDER
     fit = fit_model(LADDER["M2"], df, seed=1)
     fit.hypotheses(); fit.save("results/models/M2.nc")
     fit = load_fit("results/models/M2.nc", df)      # refuses if df changed
@@ -12,14 +13,12 @@ Quick use::
 from clusterpreneur.models.build import Prepared, build_model, prepare
 from clusterpreneur.models.fit import FittedModel, data_sha256, fit_model, sample_prior_predictive
 from clusterpreneur.models.hypotheses import coefficient_table, hypothesis_table
-from clusterpreneur.models.ladder import LADDER
 from clusterpreneur.models.persist import load_fit, save_fit
 from clusterpreneur.models.predict import NORTH_JUTLAND_SCENARIOS, predict, what_if
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
 
 __all__ = [
     "DEFAULT_PRIORS",
-    "LADDER",
     "NORTH_JUTLAND_SCENARIOS",
     "FittedModel",
     "GroupLevel",

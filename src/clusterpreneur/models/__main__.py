@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from clusterpreneur.datasets import default_survey_path, north_jutland_cases
 from clusterpreneur.io import write_atomic
-from clusterpreneur.models import LADDER, NORTH_JUTLAND_SCENARIOS, fit_model
+from clusterpreneur.models import NORTH_JUTLAND_SCENARIOS, fit_model
+from clusterpreneur.study.datasets import default_survey_path, north_jutland_cases
+from clusterpreneur.study.ladder import LADDER
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,8 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
 from clusterpreneur.errors import SpecError
-from clusterpreneur.measures import Standardizer
 from clusterpreneur.models.spec import ModelSpec, _numeric, component_frame, ordinal_categories
+from clusterpreneur.study.measures import Standardizer
 
 
 @dataclass
@@ -270,7 +270,7 @@ def design_in_numpy(prep: Prepared) -> bool:
 def design_array(prep: Prepared) -> np.ndarray:
     """The standardised design (initiative x term) from fully observed components.
 
-    Same columns as :func:`clusterpreneur.predictors.design_matrix`: each term is the product
+    Same columns as :func:`clusterpreneur.study.predictors.design_matrix`: each term is the product
     of its standardised components (``prep.z``, standardised with the fit's standardiser).
     """
     z = prep.z

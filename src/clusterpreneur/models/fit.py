@@ -16,10 +16,10 @@ import xarray as xr
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.io import sha256_bytes
-from clusterpreneur.measures import Standardizer
 from clusterpreneur.models.build import Prepared, build_model, prepare
 from clusterpreneur.models.engine import kernel_unsupported, sample_kernel
 from clusterpreneur.models.spec import ModelSpec
+from clusterpreneur.study.measures import Standardizer
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 ENGINES = ("auto", "kernel", "pymc")

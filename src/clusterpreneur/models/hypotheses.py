@@ -7,7 +7,7 @@ import pandas as pd
 
 from clusterpreneur import tables
 from clusterpreneur.models.predict import _stacked
-from clusterpreneur.predictors import Term, original_scale_factor
+from clusterpreneur.study.predictors import Term, original_scale_factor
 
 
 def _beta_draws(fit) -> dict[str, np.ndarray]:

@@ -19,10 +19,10 @@ import arviz as az
 import pandas as pd
 
 from clusterpreneur.errors import FitIntegrityError, SpecError
-from clusterpreneur.measures import Standardizer
 from clusterpreneur.models.build import prepare
 from clusterpreneur.models.fit import FittedModel, data_sha256
 from clusterpreneur.models.spec import ModelSpec
+from clusterpreneur.study.measures import Standardizer
 
 
 def _is_zarr(path: Path) -> bool:

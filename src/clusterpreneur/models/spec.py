@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from clusterpreneur.codebook import BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
 from clusterpreneur.errors import SpecError
-from clusterpreneur.measures import ILR_NAMES, MEASURES, ilr_coordinates
-from clusterpreneur.predictors import Term, component_columns, terms_from_names
+from clusterpreneur.study.codebook import BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
+from clusterpreneur.study.measures import ILR_NAMES, MEASURES, ilr_coordinates
+from clusterpreneur.study.predictors import Term, component_columns, terms_from_names
 
 Family = Literal["bernoulli", "binomial", "ordinal"]
 FAMILIES: tuple[str, ...] = ("bernoulli", "binomial", "ordinal")

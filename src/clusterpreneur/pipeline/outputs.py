@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("clusterpreneur.pipeline")
 
-DATA_CODE = ("clusterpreneur.readers", "clusterpreneur.schema", "clusterpreneur.codebook")
-MEASURE_CODE = ("clusterpreneur.measures", "clusterpreneur.predictors")
+DATA_CODE = ("clusterpreneur.study.readers", "clusterpreneur.study.schema", "clusterpreneur.study.codebook")
+MEASURE_CODE = ("clusterpreneur.study.measures", "clusterpreneur.study.predictors")
 MODEL_CODE = ("clusterpreneur.models", *MEASURE_CODE)
 
 CASE_ID = "DNK-Biomedico"
@@ -100,7 +100,7 @@ def models_available() -> bool:
         if hasattr(m, "fit_model") and hasattr(m, "LADDER"):
             return True
         from clusterpreneur.models.fit import fit_model  # noqa: F401
-        from clusterpreneur.models.ladder import LADDER  # noqa: F401
+        from clusterpreneur.study.ladder import LADDER  # noqa: F401
     except ImportError:
         return False
     return True
@@ -113,15 +113,15 @@ def _models_api():
     if all(hasattr(m, n) for n in ("LADDER", "fit_model", "load_fit")):
         return m.LADDER, m.fit_model, m.load_fit
     from clusterpreneur.models.fit import fit_model
-    from clusterpreneur.models.ladder import LADDER
     from clusterpreneur.models.persist import load_fit
+    from clusterpreneur.study.ladder import LADDER
 
     return LADDER, fit_model, load_fit
 
 
 def validate_rows(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate each row on its own (cases and scenarios are not one survey: no cross-row rules)."""
-    from clusterpreneur.schema import validate_survey
+    from clusterpreneur.study.schema import validate_survey
 
     parts = [validate_survey(df.iloc[[i]], f"{source}, row {i + 1}") for i in range(len(df))]
     return pd.concat(parts, ignore_index=True)
@@ -132,8 +132,8 @@ def validate_rows(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def step_data(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
     """Read and validate the survey (and the case file) once; later steps read the Parquet copy."""
-    from clusterpreneur.datasets import north_jutland_cases
-    from clusterpreneur.readers import load_survey
+    from clusterpreneur.study.datasets import north_jutland_cases
+    from clusterpreneur.study.readers import load_survey
 
     df = load_survey(ctx.survey_path, mapping=ctx.mapping_path)
     if ctx.cases_path is not None:
@@ -177,7 +177,7 @@ DESCRIBE: tuple[tuple[str, str], ...] = (
 
 def descriptives_table(df: pd.DataFrame) -> pd.DataFrame:
     """Mean, SD and N of the study's variables, overall and by region type (core / peripheral)."""
-    from clusterpreneur.measures import add_measures
+    from clusterpreneur.study.measures import add_measures
 
     frame = add_measures(df)
     groups = {
@@ -220,7 +220,7 @@ def step_descriptives(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> d
 
 def step_baselines(ctx: RunContext, up: dict[str, CacheEntry], wd: Path) -> dict[str, Any]:
     from clusterpreneur import tables
-    from clusterpreneur.baselines import fit_baselines
+    from clusterpreneur.study.baselines import fit_baselines
 
     results = fit_baselines(read_frame(up["data"], "survey.parquet"), seed=ctx.config.seed)
     write_atomic(wd / "baselines.csv", tables.to_csv_bytes(results.table))
@@ -532,7 +532,7 @@ def forest_table(baselines: pd.DataFrame, bayes: pd.DataFrame, model: str) -> pd
     Columns ``outcome, model, term, estimate, ci_lower, ci_upper`` (``model`` names the source),
     the input of :func:`clusterpreneur.diagnostics.plots.plot_forest_comparison`.
     """
-    from clusterpreneur.predictors import STUDY_TERM_NAMES
+    from clusterpreneur.study.predictors import STUDY_TERM_NAMES
 
     def pick(t: pd.DataFrame, source: str, model_name: str | None) -> pd.DataFrame:
         sel = t[(t["term"].isin(STUDY_TERM_NAMES))]
@@ -590,7 +590,7 @@ def _without_policy(d: pd.DataFrame) -> pd.DataFrame:
 
 
 def _weaker_social_capital(d: pd.DataFrame) -> pd.DataFrame:
-    from clusterpreneur.codebook import SC_ITEMS
+    from clusterpreneur.study.codebook import SC_ITEMS
 
     out = d.copy()
     for item in SC_ITEMS:
@@ -684,7 +684,7 @@ def plan(config, ctx: RunContext) -> list[Step]:
 
     data_inputs = dict(ctx.hashes)
     steps = [
-        Step("data", step_data, inputs=data_inputs, code=(*DATA_CODE, "clusterpreneur.datasets")),
+        Step("data", step_data, inputs=data_inputs, code=(*DATA_CODE, "clusterpreneur.study.datasets")),
         Step(
             "descriptives",
             step_descriptives,
@@ -699,7 +699,7 @@ def plan(config, ctx: RunContext) -> list[Step]:
                 step_baselines,
                 deps=("data",),
                 params={"seed": config.seed},
-                code=("clusterpreneur.baselines", "clusterpreneur.tables", *MEASURE_CODE),
+                code=("clusterpreneur.study.baselines", "clusterpreneur.tables", *MEASURE_CODE),
             )
         )
     if not (config.models and models_available()):

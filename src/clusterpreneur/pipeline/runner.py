@@ -277,7 +277,7 @@ def run_steps(
 
 
 def _resolve_inputs(config: StudyConfig) -> tuple[Path, Path | None, Path | None]:
-    from clusterpreneur.datasets import default_survey_path
+    from clusterpreneur.study.datasets import default_survey_path
 
     survey = Path(config.survey) if config.survey else default_survey_path()
     mapping = Path(config.mapping) if config.mapping else None

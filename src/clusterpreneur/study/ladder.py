@@ -1,6 +1,6 @@
 """The model ladder M1-M5 of STUDY.md section 4, as named :class:`ModelSpec` instances.
 
-Every rung uses the shared predictor statement :data:`clusterpreneur.predictors.STUDY_TERMS`
+Every rung uses the shared predictor statement :data:`clusterpreneur.study.predictors.STUDY_TERMS`
 (no second list); M5 adds board-composition coordinates on top of it.
 
 - **M1** varying intercepts by country (non-centred) and region (nested; Laplace-centred by the
@@ -17,10 +17,10 @@ Every rung uses the shared predictor statement :data:`clusterpreneur.predictors.
 
 from __future__ import annotations
 
-from clusterpreneur.codebook import RATINGS
-from clusterpreneur.measures import ILR_NAMES
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
-from clusterpreneur.predictors import STUDY_TERM_NAMES
+from clusterpreneur.study.codebook import RATINGS
+from clusterpreneur.study.measures import ILR_NAMES
+from clusterpreneur.study.predictors import STUDY_TERM_NAMES
 
 GROUPS = (
     GroupLevel("country", "country_id"),

@@ -2,7 +2,7 @@
 
 :func:`load_survey` reads a file without touching it, optionally renames and recodes its
 columns with a TOML mapping file, turns missing codes (and SPSS user-missing values) into
-missing values and validates the result with :func:`~clusterpreneur.schema.validate_survey`.
+missing values and validates the result with :func:`~clusterpreneur.study.schema.validate_survey`.
 Text in a numeric column, value labels that disagree with the codebook and every schema
 problem are reported together in one :class:`~clusterpreneur.errors.SurveyValidationError`.
 
@@ -29,7 +29,6 @@ from pathlib import Path
 import pandas as pd
 import pyreadstat
 
-from clusterpreneur.codebook import CODEBOOK
 from clusterpreneur.errors import (
     ClusterpreneurError,
     MappingError,
@@ -38,7 +37,8 @@ from clusterpreneur.errors import (
     UnsupportedFormatError,
 )
 from clusterpreneur.io import write_atomic
-from clusterpreneur.schema import check_survey, codebook_dtype
+from clusterpreneur.study.codebook import CODEBOOK
+from clusterpreneur.study.schema import check_survey, codebook_dtype
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".csv", ".xlsx", ".dta", ".sav", ".parquet")
 MAPPING_TABLES = ("columns", "recode", "constants")
@@ -146,7 +146,8 @@ def read_mapping(path: str | Path) -> Mapping:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise MappingError(
-            f"{path}: not valid TOML ({err}). Fix the syntax; see the example in clusterpreneur.readers."
+            f"{path}: not valid TOML ({err}). Fix the syntax; see the example in "
+            "clusterpreneur.study.readers."
         ) from err
     for key in doc:
         if key not in MAPPING_TABLES:

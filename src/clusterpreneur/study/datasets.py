@@ -1,6 +1,6 @@
 """The shipped data in ``data/``: default simulated survey, its truth, the North Jutland cases.
 
-``python -m clusterpreneur.datasets`` regenerates every shipped file; ``--check`` regenerates
+``python -m clusterpreneur.study.datasets`` regenerates every shipped file; ``--check`` regenerates
 into a temporary folder and fails unless each file is byte-identical to the shipped one.
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.codebook import as_codebook_dtypes, render_markdown
 from clusterpreneur.io import sha256_bytes, write_atomic
-from clusterpreneur.simulate import GENERATOR_VERSION, simulate_survey, to_csv_bytes
+from clusterpreneur.study.codebook import as_codebook_dtypes, render_markdown
+from clusterpreneur.study.simulate import GENERATOR_VERSION, simulate_survey, to_csv_bytes
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DATA_DIR = Path(__file__).resolve().parents[3] / "data"
 DEFAULT_SEED = 20032
 """The first seed from 20031 up whose Greenbook marginals all lie within 2 binomial SE of their
 targets (20031 put the goal-rating share 3.7 SE low, a legitimate but unrepresentative draw)."""
@@ -131,7 +131,7 @@ def build_files() -> dict[str, bytes]:
         CODEBOOK_FILE: (render_markdown() + "\n").encode(),
     }
     manifest = {
-        "generator": "clusterpreneur.simulate.simulate_survey",
+        "generator": "clusterpreneur.study.simulate.simulate_survey",
         "generator_version": GENERATOR_VERSION,
         "seed": DEFAULT_SEED,
         "scenario": "default",
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if differing:
             print(
                 f"shipped data differ from a fresh regeneration: {differing}. If the generator changed "
-                "on purpose, bump GENERATOR_VERSION and run `python -m clusterpreneur.datasets`.",
+                "on purpose, bump GENERATOR_VERSION and run `python -m clusterpreneur.study.datasets`.",
                 file=sys.stderr,
             )
             return 1

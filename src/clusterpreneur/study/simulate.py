@@ -39,9 +39,9 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from scipy.stats import norm
 
-from clusterpreneur.codebook import ACTORS, RATINGS, SC_ITEMS, as_codebook_dtypes
-from clusterpreneur.measures import add_measures
-from clusterpreneur.predictors import STUDY_TERMS, design_matrix
+from clusterpreneur.study.codebook import ACTORS, RATINGS, SC_ITEMS, as_codebook_dtypes
+from clusterpreneur.study.measures import add_measures
+from clusterpreneur.study.predictors import STUDY_TERMS, design_matrix
 
 GENERATOR_VERSION = "1.0.0"
 """Bump when the generating process changes: shipped data must then be regenerated."""

@@ -1,7 +1,7 @@
 """statsmodels baselines for every outcome, reported in the tidy table format of :mod:`clusterpreneur.tables`.
 
-Every model uses the shared predictor statement (:data:`clusterpreneur.predictors.STUDY_TERMS`)
-through :func:`clusterpreneur.predictors.design_matrix`: one standardised design for the whole
+Every model uses the shared predictor statement (:data:`clusterpreneur.study.predictors.STUDY_TERMS`)
+through :func:`clusterpreneur.study.predictors.design_matrix`: one standardised design for the whole
 survey (the standardiser is learned once on all rows, so every model's coefficients are per
 standard deviation of the same scale), then listwise deletion of rows with a missing predictor,
 outcome or group id for each model; ``n`` in the table is the number of rows used.
@@ -17,7 +17,7 @@ Models (the ``model`` column):
     average marginal effects of the logit (``get_margeff(at="overall")``, binary columns as
     discrete changes), per standard deviation on the standardised scale;
 ``ordered_logit``
-    one per performance rating (:data:`clusterpreneur.codebook.RATINGS`), ``OrderedModel``
+    one per performance rating (:data:`clusterpreneur.study.codebook.RATINGS`), ``OrderedModel``
     with ``distr="logit"`` and no constant, country-clustered standard errors. Regressors:
     the study terms plus :data:`RATING_EXTRA` (take-off and a dedicated facilitator), because
     the ratings are post-take-off judgements of the initiative and the facilitator is their
@@ -41,20 +41,20 @@ Models (the ``model`` column):
     transformed from the log scale). VB is known to understate posterior sds.
 
 Every coefficient of a study term is reported twice: ``scale="standardised"`` and
-``scale="original"`` (divided by :func:`clusterpreneur.predictors.original_scale_factor`;
+``scale="original"`` (divided by :func:`clusterpreneur.study.predictors.original_scale_factor`;
 for an interaction: per unit of the product of the centred components). Intercepts,
 cutpoints and variance parameters exist only on the standardised design.
 
 Problems statsmodels signals are caught per model: warnings (``ConvergenceWarning``,
 ``PerfectSeparationWarning``, ``HessianInversionWarning``, ...) and exceptions
 (``PerfectSeparationError``, ``LinAlgError``, ...) go into the table's ``warnings`` column and
-the log (logger ``clusterpreneur.baselines``) with the model that caused them; a model that
+the log (logger ``clusterpreneur.study.baselines``) with the model that caused them; a model that
 fails outright gives one ``(model failed)`` row and the others still run. Binary outcomes are
 checked for complete or quasi-complete separation by a linear program (statsmodels 0.15's
 ``Logit`` does not flag it itself: it only reports non-convergence), and every binary fit
 for huge coefficients or standard errors and fitted probabilities stuck at 0 or 1.
 
-``python -m clusterpreneur.baselines --out results/baselines`` fits all of them on the shipped
+``python -m clusterpreneur.study.baselines --out results/baselines`` fits all of them on the shipped
 data and writes ``baselines.csv``, ``baselines.md`` and ``baselines.tex`` (``nox -s baselines``).
 """
 
@@ -76,9 +76,9 @@ from scipy.optimize import linprog
 from scipy.stats import norm
 
 from clusterpreneur import tables
-from clusterpreneur.codebook import RATINGS
-from clusterpreneur.measures import Standardizer
-from clusterpreneur.predictors import (
+from clusterpreneur.study.codebook import RATINGS
+from clusterpreneur.study.measures import Standardizer
+from clusterpreneur.study.predictors import (
     STUDY_TERMS,
     Term,
     design_matrix,
@@ -86,7 +86,7 @@ from clusterpreneur.predictors import (
     terms_from_names,
 )
 
-logger = logging.getLogger("clusterpreneur.baselines")
+logger = logging.getLogger("clusterpreneur.study.baselines")
 
 TAKEOFF = "takeoff"
 GROWTH = "firm_growth"
@@ -724,20 +724,20 @@ def fit_baselines(
 
 def load_data(path: str | Path | None = None, mapping: str | Path | None = None) -> pd.DataFrame:
     """Read and validate a survey (default: the shipped ``data/survey.csv``) with ``readers.load_survey``."""
-    from clusterpreneur.datasets import default_survey_path
-    from clusterpreneur.readers import load_survey
+    from clusterpreneur.study.datasets import default_survey_path
+    from clusterpreneur.study.readers import load_survey
 
     return load_survey(Path(path) if path is not None else default_survey_path(), mapping=mapping)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m clusterpreneur.baselines",
+        prog="python -m clusterpreneur.study.baselines",
         description="Fit the statsmodels baselines of every outcome and write tidy tables "
         "(CSV, Markdown, LaTeX).",
     )
     parser.add_argument("--data", help="survey file (default: the shipped data/survey.csv)")
-    parser.add_argument("--mapping", help="TOML column mapping for --data (see clusterpreneur.readers)")
+    parser.add_argument("--mapping", help="TOML column mapping for --data (see clusterpreneur.study.readers)")
     parser.add_argument("--out", default="results/baselines", help="output folder (default: %(default)s)")
     parser.add_argument("--stem", default="baselines", help="file name stem (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Validation of survey frames against the codebook.
 
-The pandera schema is built from :data:`~clusterpreneur.codebook.CODEBOOK`, so there is no
+The pandera schema is built from :data:`~clusterpreneur.study.codebook.CODEBOOK`, so there is no
 second list of variables. :func:`validate_survey` is applied to every dataset entering the
 package. It
 
@@ -29,8 +29,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from clusterpreneur.codebook import BOARD_COLUMNS, CODEBOOK, SHARE_TOLERANCE, Variable
 from clusterpreneur.errors import Problem, SurveyValidationError
+from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, SHARE_TOLERANCE, Variable
 
 WHOLE_KINDS = frozenset({"binary", "ordinal", "nominal", "count", "year"})
 LEVEL_ID = {"region": "region_id", "country": "country_id"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.codebook import ACTORS, BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
+from clusterpreneur.study.codebook import ACTORS, BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
 
 ACTIVE_LEVEL = 1
 """An actor type counts as active when its involvement is at least 'minor' (code 1)."""

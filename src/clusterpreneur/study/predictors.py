@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.measures import Standardizer, add_measures
+from clusterpreneur.study.measures import Standardizer, add_measures
 
 
 @dataclass(frozen=True)
