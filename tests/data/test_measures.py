@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clusterpreneur.standardize import Standardizer
 from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, INVOLVE_COLUMNS
 from clusterpreneur.study.measures import (
     ILR_NAMES,
-    Standardizer,
     add_measures,
     blau_diversity,
     breadth,

@@ -76,8 +76,8 @@ from scipy.optimize import linprog
 from scipy.stats import norm
 
 from clusterpreneur import tables
+from clusterpreneur.standardize import Standardizer
 from clusterpreneur.study.codebook import RATINGS
-from clusterpreneur.study.measures import Standardizer
 from clusterpreneur.study.predictors import (
     STUDY_TERMS,
     Term,

@@ -6,11 +6,10 @@ pure: the input frame is never modified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
+from clusterpreneur.standardize import Standardizer as Standardizer  # re-export: models/build, fit, persist
 from clusterpreneur.study.codebook import ACTORS, BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
 
 ACTIVE_LEVEL = 1
@@ -157,46 +156,3 @@ MEASURES = {
     "age": initiative_age,
     "log_firms": log_firms,
 }
-
-
-@dataclass
-class Standardizer:
-    """Centre and scale of each column, kept so effects can be reported on the original scale.
-
-    Binary 0/1 columns are left unscaled (``scale = 1``, centre 0) so their coefficients stay
-    contrasts; other columns get mean 0 and standard deviation 1.
-    """
-
-    center: dict[str, float] = field(default_factory=dict)
-    scale: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def fit(cls, df: pd.DataFrame, columns: list[str] | None = None) -> Standardizer:
-        """Learn centre and scale from the observed (non-missing) values of ``columns``."""
-        std = cls()
-        for col in columns if columns is not None else list(df.columns):
-            x = df[col].astype("float64").dropna()
-            if x.empty:
-                raise ValueError(f"column {col!r} has no observed values to standardise")
-            if set(np.unique(x)) <= {0.0, 1.0}:
-                std.center[col], std.scale[col] = 0.0, 1.0
-            else:
-                sd = float(x.std(ddof=0))
-                std.center[col] = float(x.mean())
-                std.scale[col] = sd if sd > 0 else 1.0
-        return std
-
-    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Standardise the known columns of ``df`` (a copy); other columns pass through."""
-        out = df.copy()
-        for col in self.center:
-            if col in out:
-                out[col] = (out[col].astype("float64") - self.center[col]) / self.scale[col]
-        return out
-
-    def to_dict(self) -> dict[str, dict[str, float]]:
-        return {"center": dict(self.center), "scale": dict(self.scale)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, dict[str, float]]) -> Standardizer:
-        return cls(center=dict(d["center"]), scale=dict(d["scale"]))

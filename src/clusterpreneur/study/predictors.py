@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.study.measures import Standardizer, add_measures
+from clusterpreneur.standardize import Standardizer
+from clusterpreneur.study.measures import add_measures
 
 
 @dataclass(frozen=True)
