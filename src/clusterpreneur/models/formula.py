@@ -522,7 +522,6 @@ class Encoding:
             by_factor: dict[str, list] = {}
             for gt in dm.group.terms.values():
                 by_factor.setdefault(gt.factor.name, []).append(gt)
-            exprs = {(fac, e.text if e else None): e for fac, _, es in p.groups for e in es}
             for factor in (fac for fac, _, _ in p.groups):
                 zcols, names = [], []
                 for gt in by_factor[factor]:
@@ -530,7 +529,7 @@ class Encoding:
                         zcols.append(np.ones((n, 1)))
                         names.append("1")
                         continue
-                    t = exprs[(factor, gt.expr.name)]
+                    t = _term(gt.expr, f.text)
                     block = np.asarray(gt.expr.data, dtype="float64").reshape(n, -1).copy()
                     block[_any_missing(t.variables, missing, n)] = np.nan
                     zcols.append(block)
