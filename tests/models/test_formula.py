@@ -227,6 +227,10 @@ def test_nested_groups_use_observed_combinations(mixed):
     labels = (mixed.g.iloc[:20] + ":" + mixed.h.iloc[:20].astype(str)).tolist()
     assert gh.levels == tuple(sorted(set(labels)))  # only the combinations that occur
     assert [gh.levels[c] for c in gh.codes] == labels and gh.row_levels == tuple(labels)
+    slash = Formula("y ~ (1 | g/h)").design(mixed.iloc[:20])  # lme4's g/h: (1 | g) + (1 | g:h)
+    assert [(s.factor, s.levels) for s in slash.groups] == [(g.factor, g.levels), (gh.factor, gh.levels)]
+    either = Formula("y ~ (0 + x | g) + (1 | g)").design(mixed).group("g")
+    assert either.columns == ("1", "x")  # the intercept first, in any spelling
 
 
 def test_study_takeoff_formula_matches_the_study_design_matrix():

@@ -142,10 +142,15 @@ class _Parsed:
     groups: tuple[tuple[str, tuple[str, ...], tuple[_Term | None, ...]], ...]  # factor, vars, exprs
 
     @property
+    def components(self) -> tuple[_Component, ...]:
+        """Every component of the common terms and of the group terms' expressions, in order."""
+        terms = [*self.common, *(e for _, _, exprs in self.groups for e in exprs if e is not None)]
+        return tuple(c for t in terms for c in t.components)
+
+    @property
     def predictors(self) -> tuple[str, ...]:
         """Columns entering ``X`` or a ``Z``, in order of first use."""
-        terms = [*self.common, *(e for _, _, exprs in self.groups for e in exprs if e is not None)]
-        return tuple(dict.fromkeys(v for t in terms for v in t.variables))
+        return tuple(dict.fromkeys(c.variable for c in self.components))
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -524,7 +529,8 @@ class Encoding:
                 by_factor.setdefault(gt.factor.name, []).append(gt)
             for factor in (fac for fac, _, _ in p.groups):
                 zcols, names = [], []
-                for gt in by_factor[factor]:
+                terms = sorted(by_factor[factor], key=lambda gt: not isinstance(gt.expr, Intercept))
+                for gt in terms:  # the varying intercept first, however the formula orders them
                     if isinstance(gt.expr, Intercept):
                         zcols.append(np.ones((n, 1)))
                         names.append("1")
@@ -642,25 +648,8 @@ def _learn(formula: Formula, data: pd.DataFrame) -> Encoding:
     p = formula.parsed
     if len(data) == 0:
         raise SpecError(f"formula {formula.text!r}: the data has no rows")
-    categorical_calls = {c.variable for t in p.common for c in t.components if c.categorical_call}
-    categorical_calls |= {
-        c.variable
-        for _, _, es in p.groups
-        for e in es
-        if e is not None
-        for c in e.components
-        if c.categorical_call
-    }
-    plain = {c.variable for t in p.common for c in t.components if not c.categorical_call}
-    plain |= {
-        c.variable
-        for _, _, es in p.groups
-        for e in es
-        if e is not None
-        for c in e.components
-        if not c.categorical_call
-    }
-    both = plain & categorical_calls
+    categorical_calls = {c.variable for c in p.components if c.categorical_call}
+    both = categorical_calls & {c.variable for c in p.components if not c.categorical_call}
     categories: dict[str, tuple[Level, ...]] = {}
     binary: list[str] = []
     continuous: list[str] = []
@@ -676,7 +665,7 @@ def _learn(formula: Formula, data: pd.DataFrame) -> Encoding:
                 raise SpecError(
                     f"formula {formula.text!r}: {v!r} is used both as a number and inside C(); use one"
                 )
-            if not numeric and v in plain and _numbers_as_text(s):
+            if v not in categorical_calls and _numbers_as_text(s):
                 raise SpecError(
                     f"formula {formula.text!r}: column {v!r} holds numbers stored as text ({s.dtype}); "
                     "convert it (pd.to_numeric) to use it as a number, or write C("
