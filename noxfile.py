@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "virtualenv"
@@ -39,6 +43,31 @@ def data(session: nox.Session) -> None:
     """Regenerate the shipped data and codebook; fail unless byte-identical to the committed files."""
     install(session)
     session.run("python", "-m", "clusterpreneur.study.datasets", "--check", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def installed(session: nox.Session) -> None:
+    """Build the wheel, install it (not editable) and use it from outside the checkout:
+    the shipped data load and `clusterpreneur fit` runs."""
+    wheels = Path(session.create_tmp()) / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), ".")
+    (wheel,) = wheels.glob("clusterpreneur-*.whl")
+    session.install("--force-reinstall", str(wheel))
+    with tempfile.TemporaryDirectory() as outside:
+        session.chdir(outside)
+        session.run("python", "-c", INSTALLED_CHECK)
+        session.run("clusterpreneur", "fit", "--model", "M1", "--out", "m1.nc", "--check")
+
+
+INSTALLED_CHECK = """
+import clusterpreneur, sys
+from clusterpreneur import load_survey
+from clusterpreneur.study.datasets import default_survey_path
+assert "site-packages" in clusterpreneur.__file__, clusterpreneur.__file__
+df = load_survey(default_survey_path())
+print(f"installed package at {clusterpreneur.__file__}: {len(df)} rows from {default_survey_path()}")
+"""
 
 
 @nox.session(python=PYTHON, default=False)

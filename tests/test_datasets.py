@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from clusterpreneur.io import sha256_file
 from clusterpreneur.study import datasets
@@ -38,3 +39,31 @@ def test_north_jutland_cases_follow_the_paper():
     assert (bio["n_firms"], bio["n_firms_10plus"], bio["anchor_firm"], bio["takeoff"]) == (35, 5, 0, 0)
     assert all(cases[f"involve_{a}"].ge(1).all() for a in ("research", "policy", "industry", "finance"))
     assert cases["peripheral"].eq(1).all()
+
+
+def test_the_wheel_carries_the_shipped_data(tmp_path):
+    """`pip install .` (not editable) must bring the data that `default_survey_path()` reads."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            tmp_path,
+            root,
+        ],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("clusterpreneur-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in json.loads((datasets.CHECKOUT_DATA_DIR / datasets.MANIFEST_FILE).read_text())["sha256"]:
+        assert f"clusterpreneur/study/data/{name}" in names, name

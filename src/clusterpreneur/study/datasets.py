@@ -1,4 +1,8 @@
-"""The shipped data in ``data/``: default simulated survey, its truth, the North Jutland cases.
+"""The shipped data: default simulated survey, its truth, the North Jutland cases.
+
+The files live in the repository's ``data/`` folder; a wheel carries them inside the package
+(``clusterpreneur/study/data``, see ``pyproject.toml``), so an installed package finds them
+through :mod:`importlib.resources` and a source checkout finds ``data/`` itself.
 
 ``python -m clusterpreneur.study.datasets`` regenerates every shipped file; ``--check`` regenerates
 into a temporary folder and fails unless each file is byte-identical to the shipped one.
@@ -10,6 +14,7 @@ import argparse
 import json
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +24,16 @@ from clusterpreneur.io import sha256_bytes, write_atomic
 from clusterpreneur.study.codebook import as_codebook_dtypes, render_markdown
 from clusterpreneur.study.simulate import GENERATOR_VERSION, simulate_survey, to_csv_bytes
 
-DATA_DIR = Path(__file__).resolve().parents[3] / "data"
+CHECKOUT_DATA_DIR = Path(__file__).resolve().parents[3] / "data"
+
+
+def _data_dir() -> Path:
+    """The shipped files: inside the installed package (a wheel), else the checkout's ``data/``."""
+    packaged = resources.files("clusterpreneur.study") / "data"
+    return Path(str(packaged)) if packaged.is_dir() else CHECKOUT_DATA_DIR
+
+
+DATA_DIR = _data_dir()
 DEFAULT_SEED = 20032
 """The first seed from 20031 up whose Greenbook marginals all lie within 2 binomial SE of their
 targets (20031 put the goal-rating share 3.7 SE low, a legitimate but unrepresentative draw)."""
