@@ -71,7 +71,7 @@ def test_unknown_category_code(tmp_path, frame):
     frame.loc[4, "initiator"] = 7
     path = write_csv(frame, tmp_path / "s.csv")
     line = line_for(failing_load(path), 5, "initiator")
-    assert f"{path}, row 5, initiative CI00005, column 'initiator': value 7" in line
+    assert f"{path}, file line 6, initiative 'CI00005', column 'initiator': value 7" in line
     assert "rule 'one of the codes 1=public, 2=private, 3=joint'" in line
     assert "or a missing code -9" in line
 
@@ -80,14 +80,15 @@ def test_out_of_range_likert(tmp_path, frame):
     frame.loc[0, "sc_networks"] = 6
     path = write_csv(frame, tmp_path / "s.csv")
     line = line_for(failing_load(path), 1, "sc_networks")
-    assert "initiative CI00001" in line and "value 6" in line and "5=strongly agree" in line
+    assert "file line 2, initiative 'CI00001'" in line and "value 6" in line and "5=strongly agree" in line
 
 
 def test_duplicated_initiative_id(tmp_path, frame):
     frame.loc[6, "initiative_id"] = "CI00003"
     path = write_csv(frame, tmp_path / "s.csv")
     line = line_for(failing_load(path), 7, "initiative_id")
-    assert "value 'CI00003'" in line and "'initiative_id is unique'" in line and "row 3" in line
+    assert "value 'CI00003'" in line and "'initiative_id is unique'" in line
+    assert "file line 8" in line and "already used in file line 4" in line
 
 
 def test_region_in_two_countries(tmp_path, frame):
@@ -156,7 +157,8 @@ def test_unreadable_file(tmp_path, ext):
     path = tmp_path / f"broken.{ext}"
     path.write_bytes(b"garbage\x00\xff\xfe not a survey")
     err = failing_load(path)
-    assert str(path) in str(err) and f"a readable .{ext} file" in str(err)
+    rule = "a complete Parquet file" if ext == "parquet" else f"a readable .{ext} file"
+    assert str(path) in str(err) and rule in str(err)
 
 
 def test_unsupported_extension(tmp_path):
@@ -231,6 +233,10 @@ def test_mapping_renames_recodes_and_fills_constants(tmp_path, frame):
         (lambda m: m.replace("[constants]", "[constant]"), ["[constant]", "unknown table"]),
         (lambda m: m.replace("[recode.initiator]", "[recode.starter]"), ["[recode.starter]"]),
         (lambda m: m + "initiator = 1\n", ["[constants] initiator", "already has a column"]),
+        (lambda m: m + '[missing]\ncodes = "99"\n', ["[missing] codes", "is not a list of codes"]),
+        (lambda m: m + "[missing.sc_trus]\ncodes = [8]\n", ["[missing.sc_trus]", "Did you mean 'sc_trust'?"]),
+        (lambda m: m.replace('"initiator"', '"initator"'), ["Did you mean 'initiator'?"]),
+        (lambda m: m.replace("[constants]", "[constant]"), ["Did you mean 'constants'?"]),
     ],
     ids=[
         "absent-column",
@@ -240,6 +246,10 @@ def test_mapping_renames_recodes_and_fills_constants(tmp_path, frame):
         "unknown-table",
         "unknown-recode",
         "constant-clash",
+        "missing-not-a-list",
+        "missing-unknown-column",
+        "target-misspelt",
+        "table-misspelt",
     ],
 )
 def test_bad_mapping(tmp_path, frame, edit, expected):

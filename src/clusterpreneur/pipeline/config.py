@@ -141,11 +141,16 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
     """Read a study TOML file (paths relative to its folder); ``None`` gives the defaults."""
     if path is None:
         return StudyConfig()
+    from clusterpreneur.errors import DataFileError, InputFileError
+    from clusterpreneur.files import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"study configuration {path} not found")
-    try:
-        raw = tomllib.loads(path.read_text())
+    try:  # UTF-8, with or without a byte-order mark
+        raw = tomllib.loads(read_text(path, "study configuration", option=None))
+    except InputFileError as exc:
+        raise ConfigError(str(exc)) from None
+    except DataFileError as exc:
+        raise ConfigError(str(exc.problems[0])) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     known = {"study", "data", "sampler", "models", "diagnostics", "baselines"}

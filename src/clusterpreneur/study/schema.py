@@ -6,14 +6,18 @@ package. It
 
 1. converts each codebook column to its codebook dtype (``string`` ids, ``Int64`` for
    coded, count and year variables, ``float64`` otherwise), turning the missing codes
-   (-9, -8) of nullable variables into missing values; text in a numeric column and
-   fractions in a whole-number column are problems;
+   (-9, -8) of nullable variables into missing values and the codebook's own labels of a
+   coded variable ("strongly agree", any case and spacing) into their codes; other text in a
+   numeric column and fractions in a whole-number column are problems;
 2. runs the pandera column checks lazily (codes, ranges, missing values, required columns);
 3. runs the cross-row and cross-column rules (unique ids, one country per region,
    region-level variables constant within a region, board shares summing to one, firm
    counts and years in order);
 
 and raises one :class:`~clusterpreneur.errors.SurveyValidationError` listing every problem.
+Rows are named as the user counts them in the file (:class:`~clusterpreneur.files.RowNumbers`:
+file line of a CSV, sheet row of a workbook, else data row). The rules are vectorised, so a
+survey of 200,000 initiatives validates in a few seconds.
 The returned frame has the codebook columns in codebook order (absent optional columns
 added as all-missing), then any unknown extra columns unchanged, and the input's index.
 The input frame is never modified.
@@ -27,9 +31,12 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from clusterpreneur.errors import Problem, SurveyValidationError
+from clusterpreneur.files import RowNumbers
 from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, SHARE_TOLERANCE, Variable
 
 WHOLE_KINDS = frozenset({"binary", "ordinal", "nominal", "count", "year"})
@@ -67,6 +74,19 @@ def survey_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, coerce=False, name="survey")
 
 
+def normalised_label(text: pd.Series) -> pd.Series:
+    """Text as labels are compared: lower case, single spaces, no spaces around."""
+    return text.str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
+
+
+@cache
+def label_codes(name: str) -> dict[str, int]:
+    """The codebook labels of a coded variable (and of its missing codes), normalised, to their codes."""
+    var = CODEBOOK[name]
+    labels = {**var.labels, **(var.missing_codes if var.nullable else {})}
+    return {" ".join(text.lower().split()): code for code, text in labels.items()}
+
+
 def value_fix(var: Variable) -> str:
     """What to do about a value that breaks ``var``'s rule."""
     if var.is_coded:
@@ -84,29 +104,54 @@ def value_fix(var: Variable) -> str:
 
 
 class _Collector:
-    """Builds Problems that name the source, the 1-based row and the initiative."""
+    """Builds Problems that name the source, the row (as the user counts it) and the initiative."""
 
-    def __init__(self, source: str, ids: pd.Series | None):
+    def __init__(self, source: str, ids: pd.Series | None, rows: RowNumbers, n: int):
         self.source = source
         self.ids = ids
+        self.rows = rows
+        self.n = n
         self.problems: list[Problem] = []
         self.seen: set[tuple[int | None, str | None]] = set()
+        self.by_column: dict[str | None, set[int]] = {}
 
-    def flagged(self, pos: int, *columns: str) -> bool:
-        """True when a cell of row ``pos`` in ``columns`` already has a problem."""
-        return any((pos, c) in self.seen for c in columns)
+    def where(self, pos: int) -> str:
+        """How a message names the row at position ``pos``: "file line 7", "data row 6"."""
+        return self.rows.label(pos)
+
+    def flagged_mask(self, *columns: str) -> np.ndarray:
+        """Rows where a cell in ``columns`` already has a problem."""
+        mask = np.zeros(self.n, dtype=bool)
+        for c in columns:
+            if self.by_column.get(c):
+                mask[list(self.by_column[c])] = True
+        return mask
 
     def add(self, pos: int | None, column: str | None, value: object, rule: str, fix: str) -> None:
         key = (pos, column)
         if pos is not None and key in self.seen:
             return  # one problem per cell is enough
         self.seen.add(key)
-        ident = None
-        if pos is not None and self.ids is not None:
-            raw = self.ids.iloc[pos]
-            ident = None if pd.isna(raw) else str(raw)
+        ident, line = None, None
+        if pos is not None:
+            self.by_column.setdefault(column, set()).add(pos)
+            if self.ids is not None:
+                raw = self.ids.iloc[pos]
+                ident = None if pd.isna(raw) else str(raw)
+            if self.rows.unit != "data row":
+                line = self.rows.number(pos)
         self.problems.append(
-            Problem(self.source, None if pos is None else pos + 1, ident, column, _plain(value), rule, fix)
+            Problem(
+                self.source,
+                None if pos is None else pos + 1,
+                ident,
+                column,
+                _plain(value),
+                rule,
+                fix,
+                line,
+                self.rows.unit,
+            )
         )
 
 
@@ -121,6 +166,15 @@ def _plain(value: object) -> object:
     return value
 
 
+def _numbers(text: pd.Series) -> pd.Series:
+    """Text to float64 (missing where it is not a number): Arrow's parser, pandas' if Arrow refuses."""
+    try:
+        parsed = pc.cast(pyarrow.array(text), pyarrow.float64())
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, TypeError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
 def _convert(raw: pd.Series, var: Variable, out: _Collector) -> pd.Series:
     """Convert one column to its codebook dtype, reporting values that cannot be converted."""
     if var.kind == "id":
@@ -133,14 +187,24 @@ def _convert(raw: pd.Series, var: Variable, out: _Collector) -> pd.Series:
     else:
         stripped = raw.astype("string").str.strip()
         stripped = stripped.mask(stripped == "")
-        numbers = pd.to_numeric(stripped, errors="coerce").astype("float64")
-        for pos in np.flatnonzero(stripped.notna().to_numpy() & numbers.isna().to_numpy()):
+        numbers = _numbers(stripped)
+        text = stripped.notna().to_numpy() & numbers.isna().to_numpy()
+        if var.is_coded and text.any():  # the codebook's own labels: "strongly agree" -> 5
+            codes = normalised_label(stripped[text]).map(label_codes(var.name)).astype("float64")
+            numbers.loc[codes.index] = codes
+            text = stripped.notna().to_numpy() & numbers.isna().to_numpy()
+        how = (
+            "a number or its label, e.g. " + repr(next(iter(var.labels.values())))
+            if var.is_coded
+            else "a number"
+        )
+        for pos in np.flatnonzero(text):
             out.add(
                 int(pos),
                 var.name,
                 raw.iloc[pos],
                 var.rule(),
-                f"Replace the text by a number. {value_fix(var)}",
+                f"Replace the text by {how}. {value_fix(var)}",
             )
     if var.nullable and var.missing_codes:
         numbers = numbers.mask(numbers.isin(list(var.missing_codes)))
@@ -182,46 +246,57 @@ def _column_problems(frame: pd.DataFrame, out: _Collector) -> None:
                 out.add(pos, var.name, case.failure_case, var.rule(), value_fix(var))
 
 
+def _first_of_group(groups: pd.Series, valid: np.ndarray) -> np.ndarray:
+    """For each valid row, the position of the first valid row of its group (-1 elsewhere)."""
+    codes, _ = pd.factorize(groups)
+    ok = valid & (codes >= 0)
+    first = np.full(len(codes), -1)
+    if ok.any():
+        pos = np.flatnonzero(ok)
+        found, at = np.unique(codes[pos], return_index=True)
+        lookup = np.full(codes.max() + 1, -1)
+        lookup[found] = pos[at]
+        first[ok] = lookup[codes[ok]]
+    return first
+
+
 def _check_unique_ids(df: pd.DataFrame, out: _Collector) -> None:
     if "initiative_id" not in df:
         return
     ids = df["initiative_id"]
-    first: dict[str, int] = {}
-    for pos, ident in enumerate(ids):
-        if pd.isna(ident):
-            continue
-        if ident in first:
-            out.add(
-                pos,
-                "initiative_id",
-                ident,
-                "initiative_id is unique",
-                f"The id is already used in row {first[ident] + 1}: give each initiative its own id "
-                "or remove the duplicated row.",
-            )
-        else:
-            first[ident] = pos
+    valid = ids.notna().to_numpy()
+    first = _first_of_group(ids, valid)
+    for pos in np.flatnonzero(valid & (first != np.arange(len(ids)))):
+        out.add(
+            int(pos),
+            "initiative_id",
+            ids.iloc[pos],
+            "initiative_id is unique",
+            f"The id is already used in {out.where(first[pos])}: give each initiative its own id "
+            "or remove the duplicated row.",
+        )
 
 
 def _check_one_country(df: pd.DataFrame, out: _Collector) -> None:
     if "region_id" not in df or "country_id" not in df:
         return
-    seen: dict[str, tuple[str, int]] = {}
-    for pos, (region, country) in enumerate(zip(df["region_id"], df["country_id"], strict=True)):
-        if pd.isna(region) or pd.isna(country) or out.flagged(pos, "region_id", "country_id"):
-            continue
-        if region not in seen:
-            seen[region] = (country, pos)
-        elif seen[region][0] != country:
-            home, home_pos = seen[region]
-            out.add(
-                pos,
-                "country_id",
-                country,
-                "a region belongs to exactly one country",
-                f"Region {region!r} is in country {home!r} in row {home_pos + 1}: correct the "
-                "country, or give regions of different countries different region_id values.",
-            )
+    region, country = df["region_id"], df["country_id"]
+    valid = region.notna().to_numpy() & country.notna().to_numpy()
+    valid &= ~out.flagged_mask("region_id", "country_id")
+    first = _first_of_group(region, valid)
+    countries = country.to_numpy(dtype=object, na_value=None)
+    differs = valid.copy()
+    differs[valid] = countries[valid] != countries[first[valid]]
+    for pos in np.flatnonzero(differs):
+        home = int(first[pos])
+        out.add(
+            int(pos),
+            "country_id",
+            countries[pos],
+            "a region belongs to exactly one country",
+            f"Region {region.iloc[pos]!r} is in country {countries[home]!r} in {out.where(home)}: correct "
+            "the country, or give regions of different countries different region_id values.",
+        )
 
 
 def _check_group_constant(df: pd.DataFrame, out: _Collector) -> None:
@@ -230,22 +305,23 @@ def _check_group_constant(df: pd.DataFrame, out: _Collector) -> None:
         group_col = LEVEL_ID.get(var.level)
         if var.kind == "id" or group_col is None or name not in df or group_col not in df:
             continue
-        first: dict[str, tuple[object, int]] = {}
-        for pos, (group, value) in enumerate(zip(df[group_col], df[name], strict=True)):
-            if pd.isna(group) or pd.isna(value) or out.flagged(pos, group_col, name):
-                continue
-            if group not in first:
-                first[group] = (value, pos)
-            elif first[group][0] != value:
-                ref, ref_pos = first[group]
-                out.add(
-                    pos,
-                    name,
-                    value,
-                    f"{var.level}-level variable is constant within a {var.level}",
-                    f"Row {ref_pos + 1} of {var.level} {group!r} has {_plain(ref)!r}: give every "
-                    f"initiative of the {var.level} the same value.",
-                )
+        values = df[name].astype("float64").to_numpy(na_value=np.nan)
+        valid = df[group_col].notna().to_numpy() & ~np.isnan(values)
+        valid &= ~out.flagged_mask(group_col, name)
+        first = _first_of_group(df[group_col], valid)
+        differs = valid.copy()
+        differs[valid] = values[valid] != values[first[valid]]
+        for pos in np.flatnonzero(differs):
+            ref = int(first[pos])
+            group = df[group_col].iloc[pos]
+            out.add(
+                int(pos),
+                name,
+                values[pos],
+                f"{var.level}-level variable is constant within a {var.level}",
+                f"{out.where(ref).capitalize()} of {var.level} {group!r} has {_plain(values[ref])!r}: give "
+                f"every initiative of the {var.level} the same value.",
+            )
 
 
 def _check_board_shares(df: pd.DataFrame, out: _Collector) -> None:
@@ -253,10 +329,8 @@ def _check_board_shares(df: pd.DataFrame, out: _Collector) -> None:
         return
     shares = df[list(BOARD_COLUMNS)].astype("float64")
     total = shares.sum(axis=1, min_count=len(BOARD_COLUMNS))
-    bad = total.notna() & ((total - 1.0).abs() > SHARE_TOLERANCE)
-    for pos in np.flatnonzero(bad.to_numpy()):
-        if out.flagged(int(pos), *BOARD_COLUMNS):
-            continue
+    bad = (total.notna() & ((total - 1.0).abs() > SHARE_TOLERANCE)).to_numpy()
+    for pos in np.flatnonzero(bad & ~out.flagged_mask(*BOARD_COLUMNS)):
         out.add(
             int(pos),
             "+".join(BOARD_COLUMNS),
@@ -271,9 +345,7 @@ def _check_order(df: pd.DataFrame, out: _Collector, low: str, high: str, column:
     if low not in df or high not in df:
         return
     a, b = df[low].astype("float64"), df[high].astype("float64")
-    for pos in np.flatnonzero((a > b).to_numpy()):
-        if out.flagged(int(pos), low, high):
-            continue
+    for pos in np.flatnonzero((a > b).to_numpy() & ~out.flagged_mask(low, high)):
         out.add(
             int(pos),
             column,
@@ -317,11 +389,16 @@ CROSS_RULES: tuple[CrossRule, ...] = (
 )
 
 
-def check_survey(df: pd.DataFrame, source: str = "<data frame>") -> tuple[pd.DataFrame, list[Problem]]:
-    """Convert ``df`` to codebook dtypes and return it with every problem found (no raising)."""
+def check_survey(
+    df: pd.DataFrame, source: str = "<data frame>", rows: RowNumbers | None = None
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Convert ``df`` to codebook dtypes and return it with every problem found (no raising).
+
+    ``rows`` says how the file numbers the frame's rows (default: data rows 1, 2, ...).
+    """
     work = df.reset_index(drop=True)
     ids = work["initiative_id"].astype("string") if "initiative_id" in work else None
-    out = _Collector(source, ids)
+    out = _Collector(source, ids, rows or RowNumbers(), len(work))
     converted = {
         name: _convert(work[name], var, out)
         if name in work
@@ -330,6 +407,7 @@ def check_survey(df: pd.DataFrame, source: str = "<data frame>") -> tuple[pd.Dat
         if name in work or not var.required
     }
     frame = pd.DataFrame(converted, index=work.index)
+    del converted  # the frame holds its own copy: free the columns before pandera copies again
     _column_problems(frame, out)
     for rule in CROSS_RULES:
         rule(frame, out)
@@ -356,4 +434,4 @@ def validate_survey(df: pd.DataFrame, source: str = "<data frame>") -> pd.DataFr
     return frame
 
 
-__all__ = ["check_survey", "codebook_dtype", "survey_schema", "validate_survey"]
+__all__ = ["check_survey", "codebook_dtype", "label_codes", "survey_schema", "validate_survey"]
