@@ -1,9 +1,11 @@
 """Command line: ``clusterpreneur <command>`` (or ``python -m clusterpreneur <command>``).
 
-Exit codes: 0 ok; 1 a check failed (validation problems, a fit that failed the convergence
-gate, a step that failed); 2 usage error (bad option, missing file, bad configuration or
-mapping); 130 interrupted (Ctrl-C; completed steps stay cached, rerun to resume).
-Package errors are printed as messages, without a traceback (``--debug`` shows it).
+Exit codes: 0 ok; 1 a check failed (validation problems, an unreadable survey file, a saved
+fit that was damaged or edited or does not match the data, a fit that failed the convergence
+gate, a step that failed); 2 usage error (bad option, missing file or a folder, a file that is
+not a saved fit, bad configuration or mapping); 130 interrupted (Ctrl-C; completed steps stay
+cached, rerun to resume). Package errors are printed as messages, without a traceback
+(``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 from clusterpreneur.errors import (
     ClusterpreneurError,
     ConvergenceError,
+    FitFileError,
+    InputFileError,
     MappingError,
-    SurveyValidationError,
+    ProblemsError,
     UnsupportedFormatError,
 )
 
@@ -47,7 +51,14 @@ class UsageError(ClusterpreneurError):
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:
-    errs: list[type[BaseException]] = [MappingError, UnsupportedFormatError, UsageError, FileNotFoundError]
+    errs: list[type[BaseException]] = [
+        MappingError,
+        UnsupportedFormatError,
+        UsageError,
+        InputFileError,
+        FitFileError,
+        FileNotFoundError,
+    ]
     try:
         from clusterpreneur.pipeline.config import ConfigError
 
@@ -58,28 +69,34 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
 
 
 def _existing(path: str | None, what: str) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"{what} {p} not found. Check the path.")
-    return p
+    """``path`` if it is a file; a usage error naming what it is instead (absent, a folder)."""
+    from clusterpreneur.files import check_input_file
+
+    return None if path is None else check_input_file(path, what)
 
 
-def _read(path: str | None, mapping: str | None):
-    """The survey (validated); the shipped data when ``path`` is None."""
+def _read(path: str | None, mapping: str | None, encoding=None, mapping_encoding=None):
+    """The survey (validated), its warnings printed; the shipped data when ``path`` is None."""
+    from clusterpreneur.errors import SurveyValidationError
     from clusterpreneur.study.datasets import default_survey_path
-    from clusterpreneur.study.readers import load_survey
+    from clusterpreneur.study.readers import check_survey_file
 
     p = _existing(path, "survey file") if path else default_survey_path()
-    return load_survey(p, mapping=_existing(mapping, "mapping file"))
+    check = check_survey_file(
+        p, _existing(mapping, "mapping file"), encoding=encoding, mapping_encoding=mapping_encoding
+    )
+    for warning in check.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if check.problems:
+        raise SurveyValidationError(check.problems, str(p))
+    return check.frame
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_validate(args) -> int:
-    df = _read(args.file, args.mapping)
+    df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
     print(
         f"{args.file}: valid - {len(df)} initiatives in {df['region_id'].nunique()} regions of "
         f"{df['country_id'].nunique()} countries"
@@ -115,7 +132,7 @@ def cmd_fit(args) -> int:
     from clusterpreneur.models import fit_model
 
     spec = _model(args.model)
-    df = _read(args.file, args.mapping)
+    df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
     out = Path(args.out or f"results/fits/{args.model}.nc")
     logger.info("fitting %s (%s, %d chains x %d draws, seed %d)", spec.name, args.sampler, args.chains,
                 args.draws, args.seed)  # fmt: skip
@@ -138,10 +155,10 @@ def _gate(idata, label: str) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    import arviz as az
+    from clusterpreneur.models.persist import read_fit
 
-    path = _existing(args.fit, "fit file")
-    idata = az.from_netcdf(path).load()
+    path = Path(args.fit)
+    idata = read_fit(path)  # refuses an unreadable, damaged or edited file
     label = str(idata.attrs.get("clusterpreneur_model", path.stem))
     code = _gate(idata, label)
     if args.table:
@@ -154,18 +171,15 @@ def cmd_diagnose(args) -> int:
 def cmd_predict(args) -> int:
     import pandas as pd
 
+    from clusterpreneur.files import csv_bytes
     from clusterpreneur.io import write_atomic
     from clusterpreneur.models import load_fit
     from clusterpreneur.pipeline.outputs import scenario_frame, validate_rows
     from clusterpreneur.study.datasets import north_jutland_cases
-    from clusterpreneur.study.readers import load_survey
 
-    fit_path = _existing(args.fit, "fit file")
-    fitted = load_fit(fit_path, _read(args.data, args.mapping))
+    fitted = load_fit(args.fit, _read(args.data, args.mapping, args.encoding, args.mapping_encoding))
     if args.cases:
-        cases = load_survey(
-            _existing(args.cases, "cases file"), mapping=_existing(args.cases_mapping, "mapping")
-        )
+        cases = _read(args.cases, args.cases_mapping, args.encoding, args.mapping_encoding)
     else:
         cases = validate_rows(north_jutland_cases(), "shipped North Jutland cases")
     if args.what_if:
@@ -177,7 +191,7 @@ def cmd_predict(args) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(pred.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        write_atomic(args.out, pred.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+        write_atomic(args.out, csv_bytes(pred))  # text cells that spreadsheets would run are neutralised
         print(f"wrote {args.out}")
     return EXIT_OK
 
@@ -241,6 +255,14 @@ def _sampling_options(p: argparse.ArgumentParser, defaults: bool) -> None:
     p.add_argument("--seed", type=int, default=d(20032), help="random seed")
 
 
+def _encoding_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--encoding",
+        help="text encoding of a survey file that is not UTF-8 (CSV, Stata, SPSS), e.g. cp1252 or latin-1",
+    )
+    p.add_argument("--mapping-encoding", help="text encoding of a mapping file that is not UTF-8")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clusterpreneur",
@@ -268,10 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         """
         clusterpreneur validate data/survey.csv
         clusterpreneur validate my_survey.sav --mapping my_mapping.toml
+        clusterpreneur validate old_export.csv --encoding cp1252
         """,
     )
     p.add_argument("file", help="survey file (.csv, .xlsx, .dta, .sav, .parquet)")
     p.add_argument("--mapping", help="TOML file mapping your columns and codes onto the codebook")
+    _encoding_options(p)
     p.set_defaults(func=cmd_validate)
 
     p = add(
@@ -302,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="M2", help="model of the ladder (default: %(default)s)")
     p.add_argument("--out", help="NetCDF file to write (default: results/fits/<model>.nc)")
     p.add_argument("--check", action="store_true", help="run the convergence gate (exit 1 if it fails)")
+    _encoding_options(p)
     _sampling_options(p, defaults=True)
     p.set_defaults(func=cmd_fit)
 
@@ -335,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--case", default="DNK-Biomedico", help="initiative for --what-if (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of new-group and imputation draws")
     p.add_argument("--out", help="CSV file to write the predictions to")
+    _encoding_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = add(
@@ -384,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except SurveyValidationError as exc:
+    except ProblemsError as exc:  # every problem of an input file, already in the user's terms
+        if args.debug:
+            raise
         print(str(exc), file=sys.stderr)
         return EXIT_CHECK
     except ConvergenceError as exc:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clusterpreneur.files import csv_bytes
 from clusterpreneur.io import write_atomic
 
 COLUMNS: tuple[str, ...] = (
@@ -196,8 +197,8 @@ def _cells(table: pd.DataFrame, digits: int) -> list[list[str]]:
 
 
 def to_csv_bytes(table: pd.DataFrame) -> bytes:
-    """Deterministic CSV (full precision, Unix newlines, empty cells for missing)."""
-    return tidy(table).to_csv(index=False, lineterminator="\n", float_format="%.10g").encode()
+    """Deterministic CSV (full precision, Unix newlines, empty cells for missing, no formula cells)."""
+    return csv_bytes(tidy(table))
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:

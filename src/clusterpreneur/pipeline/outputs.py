@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from clusterpreneur.files import csv_bytes
 from clusterpreneur.io import write_atomic
 from clusterpreneur.pipeline.cache import CacheEntry
 
@@ -57,7 +58,7 @@ CASE_ID = "DNK-Biomedico"
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False, lineterminator="\n", float_format="%.10g").encode()
+    return csv_bytes(df)
 
 
 def write_csv(path: Path, df: pd.DataFrame) -> Path:
@@ -263,10 +264,10 @@ def _model_step(name: str) -> Callable[[RunContext, dict[str, CacheEntry], Path]
 
 
 def _load_idata(entry: CacheEntry):
-    import arviz as az
 
-    tree = az.from_netcdf(entry.file("fit.nc"))
-    return tree.load()
+    from clusterpreneur.models.persist import read_fit
+
+    return read_fit(entry.file("fit.nc"))  # refuses a damaged or edited fit
 
 
 def _observed_names(idata) -> list[str]:

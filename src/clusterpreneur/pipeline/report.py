@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from clusterpreneur import tables as tidy_tables
+from clusterpreneur.files import csv_bytes
 from clusterpreneur.io import write_atomic
 from clusterpreneur.pipeline.cache import CacheEntry
 
@@ -157,7 +158,7 @@ def write_outputs(
             table: pd.DataFrame = result
             put(
                 f"tables/{entry.name}.csv",
-                table.to_csv(index=False, lineterminator="\n", float_format="%.10g"),
+                csv_bytes(table),
             )
             md = to_markdown(table, tidy=entry.tidy)
             tex = to_latex(table, entry.title, f"tab:{entry.name}", tidy=entry.tidy)
