@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import harness  # noqa: E402
+from benchmarks import harness, validation  # noqa: E402
 
 WORKER = ROOT / "benchmarks" / "worker.py"
 COUNTRIES = {250: 30, 2500: 100, 25000: 300}
@@ -326,6 +326,7 @@ def parse_args(argv=None):
     p.add_argument("--skip-bambi", action="store_true")
     p.add_argument("--bambi-samplers", default="pymc,nutpie", help="bambi samplers (pymc is its default)")
     p.add_argument("--skip-paper", action="store_true")
+    p.add_argument("--skip-validation", action="store_true", help="leave out benchmarks/validation.py")
     p.add_argument("--no-warmup", action="store_true", help="time cold compile caches (no warm-up run)")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
     p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
@@ -357,7 +358,7 @@ def main(argv=None) -> int:
         results = json.loads(out_json.read_text())
         results["targets"] = evaluate_targets(results)
         harness.write_json(out_json, results)
-        harness.write_atomic(out_md, harness.render_markdown(results))
+        harness.write_atomic(out_md, harness.render_markdown(results) + validation.render_markdown(results))
         return 0
     if args.merge and out_json.exists():
         results = json.loads(out_json.read_text())
@@ -381,7 +382,7 @@ def main(argv=None) -> int:
     def save():
         results["targets"] = evaluate_targets(results)
         harness.write_json(out_json, results)
-        harness.write_atomic(out_md, harness.render_markdown(results))
+        harness.write_atomic(out_md, harness.render_markdown(results) + validation.render_markdown(results))
 
     for n in sorted(set(sizes) | set(peer_sizes)):
         print(f"[main model] {n} initiatives", flush=True)
@@ -463,6 +464,10 @@ def main(argv=None) -> int:
             results["experiments"][f"{name} (n={size})"] = run_measurement(task, args.timeout)
             save()
         shutil.rmtree(cache, ignore_errors=True)
+    if not args.skip_validation:
+        print("[validation] load_survey on a 200,000-row survey", flush=True)
+        results["validation"] = validation.measure()
+        save()
     if not args.skip_paper:
         print("[study] nox -s paper", flush=True)
         results["study"] = study_timing(args)
