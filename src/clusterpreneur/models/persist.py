@@ -251,7 +251,7 @@ def load_fit(path: str | Path, df: pd.DataFrame):
     from clusterpreneur.models.build import prepare
     from clusterpreneur.models.fit import FittedModel, data_sha256, fit_sha256
     from clusterpreneur.models.spec import ModelSpec
-    from clusterpreneur.study.measures import Standardizer
+    from clusterpreneur.standardize import Standardizer
 
     path = Path(path)
     tree = read_fit(path)
