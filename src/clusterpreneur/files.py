@@ -15,8 +15,9 @@ text), to be converted by the caller.
 Writing (:func:`table_bytes`) gives the same bytes for the same frame in every format: the
 timestamps inside Excel, SPSS and Stata files are fixed to :data:`FIXED_TIMESTAMP`; Parquet
 files carry page checksums and a checksum of their whole content, both verified on reading
-(a Parquet file from elsewhere, without them, is checked only as far as its format allows). :func:`csv_bytes` is the CSV writer of every
-output table: text cells that a spreadsheet would run as a formula are neutralised.
+(a Parquet file from elsewhere, without them, is checked only as far as its format allows).
+:func:`csv_bytes` is the CSV writer of every output table: text cells that a spreadsheet would
+run as a formula are neutralised.
 """
 
 from __future__ import annotations
