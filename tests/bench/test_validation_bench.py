@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: benchmarks/
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("bench_validation", ROOT / "benchmarks" / "validation.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_validation"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from benchmarks import validation
 
 
 def test_small_measurement_and_its_section():
-    validation = _module()
     result = validation.measure(rows=300, repeats=1, log=lambda *_: None)
     run = result["runs"][0]
     assert result["rows"] == run["rows"] == 300 and result["met"]
