@@ -70,9 +70,9 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
 
 def _existing(path: str | None, what: str) -> Path | None:
     """``path`` if it is a file; a usage error naming what it is instead (absent, a folder)."""
-    from clusterpreneur.files import check_input_file
+    from clusterpreneur.files import SUPPORTED_EXTENSIONS, check_input_file
 
-    return None if path is None else check_input_file(path, what)
+    return None if path is None else check_input_file(path, what, (*SUPPORTED_EXTENSIONS, ".toml", ".nc"))
 
 
 def _read(path: str | None, mapping: str | None, encoding=None, mapping_encoding=None):

@@ -53,7 +53,7 @@ from clusterpreneur.files import (
 )
 from clusterpreneur.io import write_atomic
 from clusterpreneur.study.codebook import CODEBOOK, Variable
-from clusterpreneur.study.schema import check_survey, codebook_dtype, label_codes, value_fix
+from clusterpreneur.study.schema import check_survey, codebook_dtype, label_codes
 
 MAPPING_TABLES = ("columns", "recode", "constants", "missing")
 SIMILAR = 0.75
@@ -268,9 +268,15 @@ def _allowed(var: Variable, code: float) -> bool:
     return lo <= code <= hi
 
 
+def _missing_codes(var: Variable) -> str:
+    if not (var.nullable and var.missing_codes):
+        return ""
+    return " or a missing code " + " or ".join(f"{k} ({v})" for k, v in var.missing_codes.items())
+
+
 def _row_list(raw: RawTable, positions: np.ndarray) -> str:
     shown = ", ".join(str(raw.rows.number(int(p))) for p in positions[:EXAMPLE_ROWS])
-    more = ", ..." if len(positions) > EXAMPLE_ROWS else ""
+    more = " and more" if len(positions) > EXAMPLE_ROWS else ""
     return f"{raw.rows.unit}s {shown}{more}" if len(positions) else "no row"
 
 
@@ -321,7 +327,8 @@ def _recode(raw: RawTable, mapping: Mapping, name: str, table: dict, out: _Mappe
                 f'"{key}" = {code:g}',
                 var.rule(),
                 f'The entry [recode.{name}] "{key}" = {code:g} gives a code the codebook does not have; '
-                f"change it ({value_fix(var)}). It applies to {len(at)} row(s) of {raw.path}: "
+                f"change it to {var.rule()}{_missing_codes(var)}. It applies to {len(at)} row(s) of "
+                f"{raw.path}: "
                 f"{_row_list(raw, at)}.",
             )
         )
