@@ -129,28 +129,77 @@ def _model(name: str):
 
 
 def cmd_fit(args) -> int:
+    from clusterpreneur.diagnostics import attach_gate, check_convergence
     from clusterpreneur.models import fit_model
 
+    if args.check:
+        print(
+            "warning: --check is deprecated: `clusterpreneur fit` runs the convergence gate by default "
+            "(--no-gate skips it)",
+            file=sys.stderr,
+        )
     spec = _model(args.model)
+    if args.target_accept is not None and not 0 < args.target_accept < 1:
+        raise UsageError(f"--target-accept must lie strictly between 0 and 1, not {args.target_accept:g}")
     df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
     out = Path(args.out or f"results/fits/{args.model}.nc")
     logger.info("fitting %s (%s, %d chains x %d draws, seed %d)", spec.name, args.sampler, args.chains,
                 args.draws, args.seed)  # fmt: skip
     fitted = fit_model(
-        spec, df, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler
-    )
-    fitted.save(out)
-    print(f"wrote {out}")
-    if args.check:
-        return _gate(fitted.idata, spec.name)
-    return EXIT_OK
+        spec, df, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler,
+        target_accept=args.target_accept,
+    )  # fmt: skip
+    gate = check_convergence(fitted.idata, label=spec.name)
+    if not args.no_gate:
+        attach_gate(fitted.idata, gate)  # the saved fit carries its verdict
+    fitted.save(out)  # also a failed fit: `clusterpreneur diagnose` can then look into it
+    print(_estimates(fitted.idata, gate))
+    if args.no_gate:
+        print(f"{spec.name}: convergence gate skipped (--no-gate): these estimates are unchecked.")
+        print(f"wrote {out}")
+        return EXIT_OK
+    print(gate.message("cli"))
+    if gate.passed:
+        print(f"wrote {out}")
+        return EXIT_OK
+    print(f"wrote {out} anyway, so it can be inspected: clusterpreneur diagnose {out} --table")
+    return EXIT_CHECK
+
+
+def _estimates(idata, gate) -> str:
+    """The short estimate table of a fit: main parameters (hypothesis terms marked) with the
+    gate's R-hat and ESS, as aligned text."""
+    from clusterpreneur.diagnostics import estimate_table
+    from clusterpreneur.study.predictors import STUDY_TERMS
+
+    table = estimate_table(idata, gate)
+    hypotheses = {t.name: t.hypothesis for t in STUDY_TERMS if t.hypothesis}
+    terms = table["parameter"].str.extract(r"^beta\[(?:.*,)?([^,\]]+)\]$", expand=False)
+    numbers = {"mean": "mean", "sd": "sd", "2.5%": "eti95_lower", "97.5%": "eti95_upper", "r_hat": "r_hat"}
+    columns = {
+        "parameter": table["parameter"].tolist(),
+        "H": terms.map(hypotheses).fillna("").tolist(),
+        **{head: [f"{v:.3f}" for v in table[col]] for head, col in numbers.items()},
+        **{col: ["-" if v != v else f"{v:.0f}" for v in table[col]] for col in ("ess_bulk", "ess_tail")},
+    }
+    widths = {k: max([len(k), *(len(v) for v in vals)]) for k, vals in columns.items()}
+
+    def line(cells: dict[str, str]) -> str:
+        aligned = (
+            v.ljust(widths[k]) if k in ("parameter", "H") else v.rjust(widths[k]) for k, v in cells.items()
+        )
+        return "  ".join(aligned).rstrip()
+
+    rows = [line({k: k for k in columns})]
+    rows += [line({k: vals[i] for k, vals in columns.items()}) for i in range(len(table))]
+    return "\n".join(rows)
 
 
 def _gate(idata, label: str) -> int:
     from clusterpreneur.diagnostics import check_convergence
 
     result = check_convergence(idata, label=label)
-    print(result.message())
+    print(result.message("cli"))
     return EXIT_OK if result.passed else EXIT_CHECK
 
 
@@ -315,17 +364,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "fit",
-        "fit one model of the ladder (M1-M5) and save it as NetCDF",
+        "fit one model of the ladder (M1-M5), save it as NetCDF, print its main estimates and the "
+        "convergence gate's verdict (exit 1 if the gate fails; the fit is saved either way)",
         """
         clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
-        clusterpreneur fit my_survey.dta --mapping map.toml --model M1 --sampler pymc --draws 500 --check
+        clusterpreneur fit my_survey.dta --mapping map.toml --model M1 --sampler pymc --draws 2000
+        clusterpreneur fit data/survey.csv --model M3 --tune 2000 --target-accept 0.95
         """,
     )
     p.add_argument("file", nargs="?", help="survey file (default: the shipped data/survey.csv)")
     p.add_argument("--mapping", help="TOML column mapping for the survey file")
     p.add_argument("--model", default="M2", help="model of the ladder (default: %(default)s)")
     p.add_argument("--out", help="NetCDF file to write (default: results/fits/<model>.nc)")
-    p.add_argument("--check", action="store_true", help="run the convergence gate (exit 1 if it fails)")
+    p.add_argument(
+        "--no-gate", action="store_true", help="skip the convergence gate: exit 0 whatever R-hat, ESS ... say"
+    )
+    p.add_argument("--check", action="store_true", help=argparse.SUPPRESS)  # deprecated: the gate is default
+    p.add_argument(
+        "--target-accept", type=float, help="NUTS target acceptance rate (e.g. 0.95 against divergences)"
+    )
     _encoding_options(p)
     _sampling_options(p, defaults=True)
     p.set_defaults(func=cmd_fit)
@@ -416,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_CHECK
     except ConvergenceError as exc:
-        print(f"convergence gate failed:\n{exc}", file=sys.stderr)
+        print(exc.gate.message("cli") if exc.gate is not None else str(exc), file=sys.stderr)
         return EXIT_CHECK
     except _usage_errors() as exc:
         if args.debug:

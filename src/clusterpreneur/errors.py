@@ -172,4 +172,12 @@ class FitFileError(ClusterpreneurError):
 
 
 class ConvergenceError(ClusterpreneurError):
-    """A fit failed the convergence gate and reporting was not explicitly overridden."""
+    """A fit failed the convergence gate and reporting was not explicitly overridden.
+
+    ``gate`` holds the gate's result (a :class:`~clusterpreneur.diagnostics.GateResult`) when
+    known, so a caller can word the advice for where it is shown (``gate.message("cli")``).
+    """
+
+    def __init__(self, message: str, gate=None):
+        super().__init__(message)
+        self.gate = gate

@@ -78,9 +78,10 @@ def test_fit_diagnose_predict(tmp_path, survey_csv, capsys):
         ["fit", str(survey_csv), "--model", "M1", "--out", str(fit), "--sampler", "pymc",
          "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "5"]
     )  # fmt: skip
-    assert code == 0 and fit.is_file()
-    assert main(["diagnose", str(fit)]) in (0, 1)  # 1: the tiny fit fails the gate (ESS < 400)
-    assert "M1" in capsys.readouterr().out
+    assert code == 1 and fit.is_file()  # the tiny fit fails the gate (ESS < 400) but is written
+    assert "bulk ESS < 400" in capsys.readouterr().out
+    assert main(["diagnose", str(fit)]) == 1
+    assert "M1: convergence gate FAILED" in capsys.readouterr().out
     preds = tmp_path / "pred.csv"
     assert main(["predict", str(fit), "--data", str(survey_csv), "--what-if", "--out", str(preds)]) == 0
     table = pd.read_csv(preds)

@@ -1,6 +1,7 @@
 """Diagnostics that gate every result: convergence, predictive checks, LOO, prior sensitivity, SBC.
 
-- :mod:`.gate`: convergence gate (R-hat, bulk/tail ESS, divergences, E-BFMI);
+- :mod:`.gate`: convergence gate (R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth) and
+  the short estimate table beside it;
 - :mod:`.ppc`: posterior predictive checks per outcome family, LOO-PIT;
 - :mod:`.compare`: PSIS-LOO with Pareto-k by initiative, stacking comparison;
 - :mod:`.sensitivity`: power-scaling prior sensitivity with flags;
@@ -15,7 +16,9 @@ from clusterpreneur.diagnostics.gate import (
     GateResult,
     attach_gate,
     check_convergence,
+    estimate_table,
     gate_from_datatree,
+    main_parameters,
     require_converged,
 )
 from clusterpreneur.diagnostics.sbc import SBCResult, SBCSettings, run_sbc, simulate_one
@@ -30,8 +33,10 @@ __all__ = [
     "attach_gate",
     "check_convergence",
     "compare_models",
+    "estimate_table",
     "gate_from_datatree",
     "loo_with_pareto_k",
+    "main_parameters",
     "plots",
     "ppc",
     "prior_sensitivity",

@@ -6,7 +6,17 @@ Checks, with configurable thresholds (defaults after Vehtari et al. 2021 and Bet
   converged chains give by chance among that many elements (below);
 * bulk and tail effective sample size >= 400 for every parameter element;
 * zero divergent transitions (over all chains);
-* E-BFMI >= 0.3 in every chain.
+* E-BFMI >= 0.3 in every chain;
+* at most 5% of the draws of any chain stopped at the sampler's maximum tree depth.
+
+Tree depth. A transition that reaches the maximum tree depth was cut short before its
+trajectory turned back: the sampler explores slowly, and a posterior that needs it often is badly
+scaled, strongly correlated or weakly identified. Samplers record it per draw
+(``reached_max_treedepth`` in PyMC and ArviZ, ``maxdepth_reached`` in nutpie,
+``reached_max_tree_depth`` from NumPyro); a fit that records none of these is not checked.
+ArviZ's ``diagnose`` flags any saturated transition; the gate, like PyMC's sampler warning, fails
+a chain above 5% (``treedepth_max_share``): a few saturated transitions cost efficiency, which
+the ESS checks already judge.
 
 Many elements: with 10,000 region effects some R-hats exceed 1.01 by chance even when every
 chain has converged (at 4 x 1,000 draws their sampling spread reaches ~1.012). An element
@@ -30,6 +40,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import arviz as az
 import numpy as np
@@ -40,6 +51,41 @@ from clusterpreneur.diagnostics.rhat_ess import ChainStats, chain_stats, rhat_ch
 from clusterpreneur.errors import ConvergenceError
 
 GATE_GROUP = "convergence_gate"
+
+TREEDEPTH_FLAGS = ("reached_max_treedepth", "maxdepth_reached", "reached_max_tree_depth")
+"""Names samplers give the per-draw flag "stopped at the maximum tree depth" in ``sample_stats``
+(PyMC and ArviZ, nutpie, NumPyro); the first one present is used."""
+DEPTH_STATS = ("tree_depth", "depth")
+"""Names of the per-draw tree depth (PyMC and ArviZ, nutpie)."""
+
+Context = Literal["python", "cli", "config"]
+"""Where a gate message is shown: to Python code, on the command line, or in a study run
+configured by ``study.toml``. The advice names the option of that place."""
+
+_OPTIONS: dict[str, dict[str, str]] = {
+    "python": {
+        "draws": "draws=2000",
+        "tune": "tune=2000",
+        "target_accept": "target_accept=0.95 (or 0.99)",
+        "override": "Estimates from this fit are not reported; pass override=True to report them anyway "
+        "(flagged).",
+    },
+    "cli": {
+        "draws": "--draws 2000",
+        "tune": "--tune 2000",
+        "target_accept": "--target-accept 0.95 (or 0.99)",
+        "override": "Refit with `clusterpreneur fit` and the options above, or pass --no-gate to skip "
+        "the gate (the estimates are then unchecked).",
+    },
+    "config": {
+        "draws": "draws = 2000 under [sampler] in study.toml (or --draws 2000)",
+        "tune": "tune = 2000 under [sampler] in study.toml (or --tune 2000)",
+        "target_accept": "study.toml has no setting for it: fit the model from Python with "
+        "fit_model(..., target_accept=0.95)",
+        "override": "Estimates from this fit are withheld from the report; set override_gate = true "
+        "under [diagnostics] in study.toml (or --override-gate) to report them flagged.",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +98,7 @@ class ConvergenceThresholds:
     ess_tail_min: float = 400.0
     max_divergences: int = 0
     bfmi_min: float = 0.3
+    treedepth_max_share: float = 0.05
 
 
 @dataclass
@@ -62,7 +109,9 @@ class GateResult:
     ``rhat_chance`` (for R-hat above the threshold: the chance of at least that value from
     converged chains; NaN otherwise), ``ess_bulk``, ``ess_tail``, ``rhat_ok``, ``ess_bulk_ok``,
     ``ess_tail_ok``, ``ok``.
-    ``bfmi`` and ``divergences`` are per chain (index = chain label).
+    ``bfmi``, ``divergences`` and ``treedepth`` (share of draws at the maximum tree depth; NaN
+    when the sampler did not record it) are per chain (index = chain label); ``max_treedepth``
+    is the depth that was reached (None when unknown).
     """
 
     passed: bool
@@ -71,6 +120,12 @@ class GateResult:
     bfmi: pd.Series
     thresholds: ConvergenceThresholds = field(default_factory=ConvergenceThresholds)
     label: str = "fit"
+    treedepth: pd.Series | None = None
+    max_treedepth: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.treedepth is None:
+            self.treedepth = pd.Series(np.nan, index=self.divergences.index, name="treedepth_share")
 
     @property
     def failing_parameters(self) -> list[str]:
@@ -89,9 +144,16 @@ class GateResult:
     def bfmi_ok(self) -> bool:
         return bool((self.bfmi.dropna() >= self.thresholds.bfmi_min).all())
 
+    @property
+    def treedepth_ok(self) -> bool:
+        """No chain has more than ``treedepth_max_share`` of its draws at the maximum tree depth."""
+        return bool((self.treedepth.dropna() <= self.thresholds.treedepth_max_share).all())
+
     def chain_table(self) -> pd.DataFrame:
-        """Per-chain sampler diagnostics (divergences and E-BFMI)."""
-        return pd.DataFrame({"divergences": self.divergences, "bfmi": self.bfmi}).rename_axis("chain")
+        """Per-chain sampler diagnostics (divergences, E-BFMI, share of draws at the maximum tree depth)."""
+        return pd.DataFrame(
+            {"divergences": self.divergences, "bfmi": self.bfmi, "treedepth_share": self.treedepth}
+        ).rename_axis("chain")
 
     def problems(self) -> list[str]:
         """One sentence per failed check, naming the parameters or chains concerned."""
@@ -118,15 +180,24 @@ class GateResult:
             out.append(
                 f"E-BFMI < {t.bfmi_min} in " + ", ".join(f"chain {c} ({v:.2f})" for c, v in low.items())
             )
+        if not self.treedepth_ok:
+            high = self.treedepth[self.treedepth > t.treedepth_max_share]
+            depth = "" if self.max_treedepth is None else f" ({self.max_treedepth})"
+            chains = ", ".join(f"chain {c} ({v:.0%})" for c, v in high.items())
+            share = f"{t.treedepth_max_share:.0%}"
+            out.append(f"more than {share} of the draws stopped at the maximum tree depth{depth} in {chains}")
         return out
 
-    def advice(self) -> list[str]:
-        """What to try, matched to the checks that failed."""
+    def advice(self, context: Context = "python") -> list[str]:
+        """What to try, matched to the checks that failed, naming the options of ``context``.
+
+        ``context`` is where the advice is read: ``"python"`` (arguments of ``fit_model``),
+        ``"cli"`` (options of ``clusterpreneur fit``) or ``"config"`` (settings of ``study.toml``).
+        """
+        o = _options(context)
         tips: list[str] = []
         if not self.divergences_ok:
-            tips.append(
-                "raise the target acceptance rate (e.g. target_accept=0.95 or 0.99) to shrink the step size"
-            )
+            tips.append(f"raise the target acceptance rate to shrink the step size ({o['target_accept']})")
             tips.append(
                 "reparametrise: use a non-centred parametrisation for hierarchical scales "
                 "(funnel geometry), or tighter priors on group standard deviations"
@@ -134,24 +205,35 @@ class GateResult:
         if not self.bfmi_ok:
             tips.append(
                 "low E-BFMI means the sampler explores the energy poorly: reparametrise "
-                "(non-centred), rescale/standardise predictors, or use more tuning steps"
+                f"(non-centred), rescale/standardise predictors, or use more tuning steps ({o['tune']})"
+            )
+        if not self.treedepth_ok:
+            tips.append(
+                "trajectories hit the maximum tree depth: the posterior is badly scaled or strongly "
+                "correlated along some direction; standardise predictors, reparametrise correlated or "
+                f"weakly identified parameters (tighter priors), and tune longer ({o['tune']}) so the mass "
+                "matrix adapts; a larger maximum depth only buys longer trajectories at their cost"
             )
         if len(self.failing_parameters):
-            tips.append("run more tuning steps (tune=2000 or more) and more draws (draws=2000 or more)")
+            tips.append(f"run more tuning steps ({o['tune']} or more) and more draws ({o['draws']} or more)")
             tips.append(
                 "check for multimodality or weakly identified parameters (pair plot, trace/rank plot)"
             )
         return tips
 
-    def message(self) -> str:
-        """Human-readable verdict; for a failed gate it names what failed and what to try."""
+    def message(self, context: Context = "python") -> str:
+        """Human-readable verdict; for a failed gate it names what failed and what to try.
+
+        ``context`` says where the message is shown (see :meth:`advice`), so the advice and the
+        way to override name the options the reader has there.
+        """
         if self.passed:
             return f"{self.label}: convergence gate passed ({len(self.table)} parameter elements checked)."
         lines = [f"{self.label}: convergence gate FAILED."]
         lines += [f"  - {p}" for p in self.problems()]
         lines.append("What to try:")
-        lines += [f"  * {tip}" for tip in self.advice()]
-        lines.append("Estimates from this fit are not reported; pass override=True to report them anyway.")
+        lines += [f"  * {tip}" for tip in self.advice(context)]
+        lines.append(_options(context)["override"])
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -166,6 +248,7 @@ class GateResult:
         )
         ds["chain_divergences"] = ("gate_chain", self.divergences.to_numpy().astype(np.int64))
         ds["chain_bfmi"] = ("gate_chain", self.bfmi.to_numpy().astype(float))
+        ds["chain_treedepth"] = ("gate_chain", self.treedepth.to_numpy().astype(float))
         ds = ds.assign_coords(gate_chain=[str(c) for c in self.divergences.index])
         for col in ("rhat_ok", "ess_bulk_ok", "ess_tail_ok", "ok"):
             ds[col] = ds[col].astype(np.int8)  # NetCDF has no bool
@@ -173,6 +256,7 @@ class GateResult:
             passed=int(self.passed),
             label=self.label,
             thresholds=json.dumps(asdict(self.thresholds)),
+            max_treedepth=-1 if self.max_treedepth is None else int(self.max_treedepth),
         )
         return ds
 
@@ -191,6 +275,8 @@ class GateResult:
         for col in flags:
             table[col] = table[col].astype(bool)
         chains = ds["gate_chain"].values.astype(str)
+        depth = ds["chain_treedepth"].values if "chain_treedepth" in ds else np.nan  # gates saved before it
+        max_depth = int(ds.attrs.get("max_treedepth", -1))
         return cls(
             passed=bool(int(ds.attrs["passed"])),
             table=table,
@@ -198,7 +284,15 @@ class GateResult:
             bfmi=pd.Series(ds["chain_bfmi"].values, index=chains, name="bfmi"),
             thresholds=ConvergenceThresholds(**json.loads(ds.attrs["thresholds"])),
             label=str(ds.attrs.get("label", "fit")),
+            treedepth=pd.Series(depth, index=chains, name="treedepth_share", dtype=float),
+            max_treedepth=None if max_depth < 0 else max_depth,
         )
+
+
+def _options(context: str) -> dict[str, str]:
+    if context not in _OPTIONS:
+        raise ValueError(f"unknown context {context!r}; choose one of {tuple(_OPTIONS)}")
+    return _OPTIONS[context]
 
 
 def _name_list(df: pd.DataFrame, col: str, fmt: str, limit: int = 12) -> str:
@@ -286,10 +380,12 @@ def check_convergence(
             bfmi = np.asarray(az.bfmi(idata)["energy"].values, dtype=float).reshape(-1)
         else:
             bfmi = np.full(len(chains), np.nan)
+        depth, max_depth = treedepth_saturation(stats)
     else:
-        warnings.warn("no sample_stats group: divergences and E-BFMI not checked", stacklevel=2)
+        warnings.warn("no sample_stats group: divergences, E-BFMI and tree depth not checked", stacklevel=2)
         div = np.zeros(len(chains), dtype=int)
         bfmi = np.full(len(chains), np.nan)
+        depth, max_depth = np.full(len(chains), np.nan), None
     result = GateResult(
         passed=False,
         table=table,
@@ -297,9 +393,73 @@ def check_convergence(
         bfmi=pd.Series(bfmi, index=chains, name="bfmi"),
         thresholds=t,
         label=label,
+        treedepth=pd.Series(depth, index=chains, name="treedepth_share"),
+        max_treedepth=max_depth,
     )
-    result.passed = bool(table["ok"].all() and result.divergences_ok and result.bfmi_ok)
+    result.passed = bool(
+        table["ok"].all() and result.divergences_ok and result.bfmi_ok and result.treedepth_ok
+    )
     return result
+
+
+def treedepth_saturation(stats: xr.Dataset) -> tuple[np.ndarray, int | None]:
+    """Per chain, the share of draws that stopped at the maximum tree depth, and that depth.
+
+    Reads the first flag of :data:`TREEDEPTH_FLAGS` in ``stats`` (a ``sample_stats`` group with
+    dims ``chain`` and ``draw``); the depth is the largest recorded depth (:data:`DEPTH_STATS`)
+    among the flagged draws (None when nothing was flagged or no depth was recorded). Without a
+    flag every share is NaN: not checked.
+    """
+    n_chains = stats.sizes.get("chain", 1)
+    flag = next((stats[name] for name in TREEDEPTH_FLAGS if name in stats), None)
+    if flag is None:
+        return np.full(n_chains, np.nan), None
+    hit = np.asarray(flag.transpose("chain", "draw").values, dtype=bool)
+    depth_name = next((name for name in DEPTH_STATS if name in stats), None)
+    max_depth = None
+    if depth_name is not None and hit.any():
+        depths = np.asarray(stats[depth_name].transpose("chain", "draw").values)
+        max_depth = int(depths[hit].max())
+    return hit.mean(axis=1), max_depth
+
+
+MAIN_PARAMETERS = ("intercept", "beta")
+"""Posterior variables of the short estimate table, with every group-level scale ``sigma_*``."""
+
+
+def main_parameters(idata: xr.DataTree) -> list[str]:
+    """The posterior variables a short estimate table shows: :data:`MAIN_PARAMETERS` and the
+    group-level scales (``sigma_*``), in the posterior's order."""
+    post = idata["posterior"]
+    return [v for v in post.data_vars if v in MAIN_PARAMETERS or str(v).startswith("sigma_")]
+
+
+def estimate_table(
+    idata: xr.DataTree, gate: GateResult | None = None, var_names: list[str] | None = None
+) -> pd.DataFrame:
+    """Posterior mean, SD, 95% equal-tailed interval, R-hat and bulk/tail ESS of each element.
+
+    ``var_names`` defaults to :func:`main_parameters`. R-hat and ESS are the gate's (from
+    ``gate`` when given, else computed for these variables alone): the same numbers the verdict
+    rests on. Columns ``parameter, mean, sd, eti95_lower, eti95_upper, r_hat, ess_bulk, ess_tail``.
+    """
+    names = list(var_names) if var_names is not None else main_parameters(idata)
+    post = idata["posterior"].to_dataset()[names]
+    parts = []
+    for draws, labels in _variables(post):
+        flat = draws.reshape(-1, draws.shape[-1])
+        lo, hi = np.quantile(flat, [0.025, 0.975], axis=0)
+        stats = {
+            "mean": flat.mean(axis=0),
+            "sd": flat.std(axis=0, ddof=1),
+            "eti95_lower": lo,
+            "eti95_upper": hi,
+        }
+        parts.append(pd.DataFrame({"parameter": labels, **stats}))
+    cols = ["parameter", "mean", "sd", "eti95_lower", "eti95_upper"]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    conv = (gate if gate is not None else check_convergence(idata, var_names=names)).table
+    return table.merge(conv[["parameter", "r_hat", "ess_bulk", "ess_tail"]], on="parameter", how="left")
 
 
 def attach_gate(idata: xr.DataTree, result: GateResult) -> xr.DataTree:
@@ -331,4 +491,4 @@ def require_converged(result: GateResult, override: bool = False) -> GateResult:
             stacklevel=2,
         )
         return result
-    raise ConvergenceError(result.message())
+    raise ConvergenceError(result.message(), gate=result)
