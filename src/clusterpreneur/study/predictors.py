@@ -6,6 +6,8 @@ design matrix calls :func:`design_matrix` with it (or with a user's own terms).
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,22 +37,33 @@ class Term:
 
 STUDY_TERMS: tuple[Term, ...] = (
     Term("involve_research", description="research actors' involvement (0-4)"),
-    Term("involve_policy", description="policy actors' involvement (0-4)"),
+    Term("involve_policy", description="policy actors' involvement (0-4), at the mean age"),
     Term("involve_industry", description="industry actors' involvement (0-4)"),
     Term("involve_finance", description="finance/business-service actors' involvement (0-4)"),
-    Term("breadth", "H1", +1, "number of active actor types beyond their separate effects"),
-    Term("peripheral", description="less-favoured / peripheral region"),
+    Term(
+        "breadth",
+        "H1",
+        +1,
+        "number of active actor types beyond their separate effects, in non-peripheral regions",
+    ),
+    Term("peripheral", description="less-favoured / peripheral region, at mean breadth and social capital"),
     Term("breadth:peripheral", "H2", +1, "breadth matters more in peripheral regions"),
-    Term("sc_score", "H3", +1, "social capital"),
+    Term("sc_score", "H3", +1, "social capital, in non-peripheral regions"),
     Term("sc_score:peripheral", "H3", +1, "social capital offsets peripherality"),
     Term("log_firms", "H4", +1, "critical mass: log number of firms"),
     Term("anchor_firm", "H4", +1, "a large anchor firm is present"),
     Term("public_private", "H5", +1, "public and private clusterpreneurs mixed"),
-    Term("age", description="initiative age in years"),
+    Term("age", description="initiative age in years, at mean policy involvement"),
     Term("involve_policy:age", "H6", -1, "policy actors' role shrinks with age"),
     Term("prior_cluster", description="a previous successful cluster in the region"),
 )
-"""The study's take-off predictors; ``name`` of an interaction joins components by ':'."""
+"""The study's take-off predictors; ``name`` of an interaction joins components by ':'.
+
+A main effect that also enters an interaction is the effect where the other component is zero
+on the standardised scale (see :func:`design_matrix`): at the mean of a continuous component, and
+in non-peripheral regions when the other component is ``peripheral`` (a 0/1 column is not
+centred). The descriptions say so.
+"""
 
 STUDY_TERM_NAMES: tuple[str, ...] = tuple(t.name for t in STUDY_TERMS)
 
@@ -74,8 +87,11 @@ def design_matrix(
     """Standardised design matrix (one column per term, no intercept) and its standardiser.
 
     Components are standardised first (binary ones only kept 0/1); an interaction is the
-    product of its standardised components, so main effects are effects at the mean of the
-    other components. Missing inputs stay missing (NaN) for the caller to drop or impute.
+    product of its standardised components. So a main effect that also enters an interaction is
+    its effect where the other component is zero on this scale: at the mean of a continuous
+    component, but at 0 of a binary one (``breadth`` and ``sc_score`` are their effects in
+    non-peripheral regions, since ``peripheral`` is 0/1). Missing inputs stay missing (NaN) for
+    the caller to drop or impute.
     """
     cols = component_columns(terms)
     frame = df if all(c in df for c in cols) else add_measures(df)
@@ -94,3 +110,41 @@ def design_matrix(
 def original_scale_factor(term: Term, standardizer: Standardizer) -> float:
     """Divide a standardised coefficient by this to get the effect per original unit."""
     return float(np.prod([standardizer.scale[c] for c in term.components]))
+
+
+def restate(
+    coefficients: dict[str, float], terms: tuple[Term, ...], source: Standardizer, target: Standardizer
+) -> tuple[dict[str, float], float]:
+    """The same linear predictor on another standardisation: the coefficients of ``terms`` on the
+    design standardised by ``target`` and the shift of the intercept.
+
+    ``sum_t b_t prod_c (x_c - m_c) / s_c`` (centres ``m`` and scales ``s`` of ``source``) is
+    rewritten exactly as ``shift + sum_t b'_t prod_c (x_c - m'_c) / s'_c`` (``target``), since
+    ``(x - m) / s = (s' / s) (x - m') / s' + (m' - m) / s``. A term's product expands into its
+    sub-products, so each of those must be a term too (the study terms' are: every interaction's
+    components are terms); otherwise ValueError. Used to state a simulation's truth on the
+    standardisation a fit learnt from its own rows.
+    """
+    index = {frozenset(t.components): t.name for t in terms}
+    out = dict.fromkeys(index.values(), 0.0)
+    shift = 0.0
+    for t in terms:
+        b = float(coefficients.get(t.name, 0.0))
+        comps = t.components
+        slope = [target.scale[c] / source.scale[c] for c in comps]
+        offset = [(target.center[c] - source.center[c]) / source.scale[c] for c in comps]
+        for keep in itertools.product((True, False), repeat=len(comps)):
+            part = b * math.prod(a if k else d for a, d, k in zip(slope, offset, keep, strict=True))
+            if part == 0.0:
+                continue
+            kept = frozenset(c for c, k in zip(comps, keep, strict=True) if k)
+            if not kept:
+                shift += part
+            elif kept in index:
+                out[index[kept]] += part
+            else:
+                raise ValueError(
+                    f"{t.name} cannot be restated on another centring: its part {':'.join(sorted(kept))} "
+                    "is not a term"
+                )
+    return out, shift
