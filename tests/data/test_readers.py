@@ -11,7 +11,7 @@ import pytest
 
 from clusterpreneur import load_survey, simulate_survey, write_survey
 from clusterpreneur.errors import MappingError, SurveyValidationError, UnsupportedFormatError
-from clusterpreneur.study.codebook import CODEBOOK, INVOLVEMENT
+from clusterpreneur.study.codebook import CROSS_SECTION, INVOLVEMENT
 from clusterpreneur.study.datasets import CASES_FILE, DATA_DIR, SURVEY_FILE
 from clusterpreneur.study.readers import SUPPORTED_EXTENSIONS, SurveyFileNotFoundError
 
@@ -347,7 +347,7 @@ def test_write_replaces_existing_file(tmp_path, frame):
 
 def test_shipped_default_survey_loads(default_survey):
     out = load_survey(DATA_DIR / SURVEY_FILE)
-    assert list(out.columns) == list(CODEBOOK)
+    assert list(out.columns) == list(CROSS_SECTION)  # a cross-sectional survey has no wave column
     pd.testing.assert_frame_equal(out, default_survey.data, rtol=1e-5)
 
 

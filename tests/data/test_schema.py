@@ -8,7 +8,7 @@ import pytest
 
 from clusterpreneur import CODEBOOK, validate_survey
 from clusterpreneur.errors import SurveyValidationError
-from clusterpreneur.study.codebook import BOARD_COLUMNS, required_columns
+from clusterpreneur.study.codebook import BOARD_COLUMNS, CROSS_SECTION, required_columns
 from clusterpreneur.study.schema import check_survey, codebook_dtype, survey_schema
 
 SOURCE = "frame.csv"
@@ -47,7 +47,9 @@ def test_valid_frame_passes_with_codebook_dtypes_and_is_not_modified(small_surve
     out = validate_survey(raw)
     pd.testing.assert_frame_equal(raw, before)
     pd.testing.assert_frame_equal(out, small_survey.data)
-    for name, var in CODEBOOK.items():
+    assert "wave" not in out  # a cross-sectional survey stays one
+    for name in CROSS_SECTION:
+        var = CODEBOOK[name]
         assert out[name].dtype == pd.api.types.pandas_dtype(codebook_dtype(var)), name
     assert out["initiative_id"].isna().sum() == 0 and out["initiative_id"].dtype.na_value is pd.NA
 
@@ -58,7 +60,7 @@ def test_order_index_extra_and_optional_columns(survey_frame):
     df = df[list(reversed(df.columns))]
     df.index = pd.RangeIndex(100, 100 + len(df))
     out = validate_survey(df)
-    assert list(out.columns) == [*CODEBOOK, "interviewer"]
+    assert list(out.columns) == [*CROSS_SECTION, "interviewer"]
     assert out["firm_growth"].isna().all() and out["member_fees"].dtype == "float64"
     assert (out["interviewer"] == "anna").all()
     assert out.index.equals(df.index)
@@ -86,7 +88,7 @@ def test_missing_required_columns_one_problem_each(survey_frame):
 
 
 def test_missing_optional_columns_are_fine(survey_frame):
-    optional = [c for c in CODEBOOK if c not in required_columns()]
+    optional = [c for c in CROSS_SECTION if c not in required_columns()]
     assert optional
     validate_survey(survey_frame.drop(columns=optional))
 
@@ -198,7 +200,7 @@ def test_check_survey_returns_problems_without_raising(survey_frame):
     survey_frame.loc[0, "sc_vision"] = 9
     frame, problems = check_survey(survey_frame, SOURCE)
     assert [p.column for p in problems] == ["sc_vision"]
-    assert list(frame.columns) == list(CODEBOOK)
+    assert list(frame.columns) == list(CROSS_SECTION)
 
 
 def test_numeric_ids_become_text_without_decimals(survey_frame):

@@ -2,6 +2,12 @@
 
 Schema validation, readers, the simulator and ``data/CODEBOOK.md`` are all derived
 from :data:`CODEBOOK`. Add a variable here and everything else follows.
+
+A survey is cross-sectional (one row per initiative, no ``wave``) or a panel of repeated
+waves (one row per initiative and wave: the column ``wave`` numbers them 1, 2, ...; take-off is
+absorbing, so an initiative has no row after the wave it took off in). Variables marked
+``time_constant`` keep their value in every wave of an initiative; the others may change
+between waves (involvement, social capital, firms; age grows with ``survey_year``).
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ class Variable:
     required: bool = True
     nullable: bool = True
     missing_codes: dict[int, str] = field(default_factory=lambda: dict(MISSING_CODES))
+    time_constant: bool = False
+    """In a panel: the same value in every wave of an initiative (missing values aside)."""
 
     @property
     def dtype(self) -> str:
@@ -86,7 +94,7 @@ class Variable:
             return "a non-empty identifier"
         lo = "-inf" if self.minimum is None else f"{self.minimum:g}"
         hi = "inf" if self.maximum is None else f"{self.maximum:g}"
-        whole = "a whole number" if self.kind in ("count", "year") else "a number"
+        whole = "a whole number" if self.kind in ("count", "year", "ordinal") else "a number"
         return f"{whole} in [{lo}, {hi}]"
 
 
@@ -101,7 +109,7 @@ _VARIABLES: list[Variable] = [
         "identifiers",
         "initiative",
         "id",
-        "Unique id of the cluster initiative.",
+        "Unique id of the cluster initiative (in a panel: the same id in each of its waves).",
         nullable=False,
         missing_codes={},
     ),
@@ -113,6 +121,7 @@ _VARIABLES: list[Variable] = [
         "Id of the region the initiative is located in; unique within the whole survey.",
         nullable=False,
         missing_codes={},
+        time_constant=True,
     ),
     _v(
         "country_id",
@@ -122,6 +131,7 @@ _VARIABLES: list[Variable] = [
         "Id of the country (ISO 3166 alpha-3 or any code).",
         nullable=False,
         missing_codes={},
+        time_constant=True,
     ),
     _v(
         "survey_year",
@@ -132,6 +142,18 @@ _VARIABLES: list[Variable] = [
         minimum=1990,
         maximum=2100,
         nullable=False,
+    ),
+    _v(
+        "wave",
+        "identifiers",
+        "initiative",
+        "ordinal",
+        "Survey wave of a panel: 1 for the first wave, 2 for the next, ... (a later wave has a later "
+        "survey_year). Leave the column out, or empty, for a cross-sectional survey.",
+        minimum=1,
+        maximum=100,
+        required=False,
+        missing_codes={},
     ),
     # clusterpreneur composition
     *[
@@ -173,6 +195,7 @@ _VARIABLES: list[Variable] = [
         "nominal",
         "Who initiated the initiative.",
         labels={1: "public", 2: "private", 3: "joint"},
+        time_constant=True,
     ),
     _v(
         "facilitator",
@@ -207,6 +230,7 @@ _VARIABLES: list[Variable] = [
         minimum=1950,
         maximum=2100,
         required=False,
+        time_constant=True,
     ),
     _v(
         "public_funding",
@@ -277,6 +301,7 @@ _VARIABLES: list[Variable] = [
         "The region had a previous successful cluster when the initiative started "
         "(initiative level: it changes over time within a region).",
         labels=YES_NO,
+        time_constant=True,
     ),
     # regional setting
     _v(
@@ -375,6 +400,7 @@ _VARIABLES: list[Variable] = [
         "Year the initiative started.",
         minimum=1950,
         maximum=2100,
+        time_constant=True,
     ),
     _v(
         "lifecycle",
@@ -390,7 +416,8 @@ _VARIABLES: list[Variable] = [
         "outcomes",
         "initiative",
         "binary",
-        "The cluster reached self-sustaining growth.",
+        "The cluster reached self-sustaining growth (in a panel: in the interval that ends at this wave; "
+        "take-off is absorbing, so it is the initiative's last row).",
         labels=YES_NO,
     ),
     _v(
@@ -424,6 +451,12 @@ _VARIABLES: list[Variable] = [
 
 CODEBOOK: dict[str, Variable] = {v.name: v for v in _VARIABLES}
 ID_COLUMNS: tuple[str, ...] = ("initiative_id", "region_id", "country_id")
+WAVE = "wave"
+"""The panel's wave column (absent or empty in a cross-sectional survey)."""
+TIME_CONSTANT: tuple[str, ...] = tuple(v.name for v in _VARIABLES if v.time_constant)
+"""Variables that keep their value in every wave of an initiative."""
+CROSS_SECTION: tuple[str, ...] = tuple(name for name in CODEBOOK if name != WAVE)
+"""The columns of a cross-sectional survey in codebook form: every variable but ``wave``."""
 BOARD_COLUMNS: tuple[str, ...] = tuple(f"board_{a}" for a in ACTORS)
 INVOLVE_COLUMNS: tuple[str, ...] = tuple(f"involve_{a}" for a in ACTORS)
 
@@ -442,17 +475,29 @@ def required_columns() -> list[str]:
     return [v.name for v in _VARIABLES if v.required]
 
 
+def _panel_role(v: Variable) -> str:
+    if v.name in ("initiative_id", WAVE):
+        return "key (one row per initiative and wave)"
+    return "constant" if v.time_constant else "may change"
+
+
 def render_markdown() -> str:
     """Render the codebook as Markdown (the content of ``data/CODEBOOK.md``)."""
     lines = [
         "# Codebook",
         "",
-        "Generated from `src/clusterpreneur/codebook.py` by `nox -s data`; do not edit by hand.",
+        "Generated from `src/clusterpreneur/study/codebook.py` by `nox -s data`; do not edit by hand.",
         "",
         "One row = one cluster initiative. Missing-value codes "
         + ", ".join(f"`{k}` ({v})" for k, v in MISSING_CODES.items())
         + " are read as missing wherever a variable allows missing values.",
         f"The four `board_*` shares must sum to one within {SHARE_TOLERANCE}.",
+        "",
+        "A panel of repeated survey waves has one row per initiative and wave, numbered by `wave` "
+        "(1, 2, ...): an initiative's waves follow each other without gaps, a later wave has a later "
+        "`survey_year`, and take-off is absorbing, so there is no row after the wave an initiative "
+        "took off in. Variables marked *constant* in the column *in a panel* keep their value in every "
+        "wave of an initiative; region-level variables are constant within a region in each wave.",
         "",
     ]
     constructs = dict.fromkeys(v.construct for v in _VARIABLES)
@@ -460,8 +505,9 @@ def render_markdown() -> str:
         lines += [
             f"## {construct.replace('_', ' ')}",
             "",
-            "| name | level | type | allowed values | required | missing allowed | description |",
-            "|---|---|---|---|---|---|---|",
+            "| name | level | type | allowed values | required | missing allowed | in a panel "
+            "| description |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for v in _VARIABLES:
             if v.construct != construct:
@@ -469,7 +515,7 @@ def render_markdown() -> str:
             lines.append(
                 f"| `{v.name}` | {v.level} | {v.kind} | {v.rule()} | "
                 f"{'yes' if v.required else 'no'} | {'yes' if v.nullable else 'no'} | "
-                f"{v.description} |"
+                f"{_panel_role(v)} | {v.description} |"
             )
         lines.append("")
     return "\n".join(lines)

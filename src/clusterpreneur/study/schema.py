@@ -12,14 +12,20 @@ package. It
 2. runs the pandera column checks lazily (codes, ranges, missing values, required columns);
 3. runs the cross-row and cross-column rules (unique ids, one country per region,
    region-level variables constant within a region, board shares summing to one, firm
-   counts and years in order);
+   counts and years in order) and, for a panel (a ``wave`` column with values), the panel's
+   rules: one row per initiative and wave, every row with its wave, an initiative's waves
+   without gaps and in time order (a later wave has a later ``survey_year``), no row after the
+   wave an initiative took off in (take-off is absorbing), time-constant variables
+   (:data:`~clusterpreneur.study.codebook.TIME_CONSTANT`: region, country, start year, ...) the
+   same in every wave, and region-level variables constant within a region in each wave;
 
 and raises one :class:`~clusterpreneur.errors.SurveyValidationError` listing every problem.
 Rows are named as the user counts them in the file (:class:`~clusterpreneur.files.RowNumbers`:
 file line of a CSV, sheet row of a workbook, else data row). The rules are vectorised, so a
 survey of 200,000 initiatives validates in a few seconds.
 The returned frame has the codebook columns in codebook order (absent optional columns
-added as all-missing), then any unknown extra columns unchanged, and the input's index.
+added as all-missing, except ``wave``: a cross-sectional survey stays one), then any unknown
+extra columns unchanged, and the input's index.
 The input frame is never modified.
 """
 
@@ -37,10 +43,18 @@ from pandera.errors import SchemaErrors
 
 from clusterpreneur.errors import Problem, SurveyValidationError
 from clusterpreneur.files import RowNumbers
-from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, SHARE_TOLERANCE, Variable
+from clusterpreneur.study.codebook import (
+    BOARD_COLUMNS,
+    CODEBOOK,
+    SHARE_TOLERANCE,
+    TIME_CONSTANT,
+    WAVE,
+    Variable,
+)
 
 WHOLE_KINDS = frozenset({"binary", "ordinal", "nominal", "count", "year"})
 LEVEL_ID = {"region": "region_id", "country": "country_id"}
+MOVED = " (an initiative that moved is a new initiative: give it its own id)"
 
 
 def codebook_dtype(var: Variable) -> str:
@@ -260,21 +274,43 @@ def _first_of_group(groups: pd.Series, valid: np.ndarray) -> np.ndarray:
     return first
 
 
+def is_panel(df: pd.DataFrame) -> bool:
+    """True when ``df`` is a panel of survey waves: it has a ``wave`` column with some value."""
+    return WAVE in df and bool(df[WAVE].notna().any())
+
+
+def _panel_keys(df: pd.DataFrame, *columns: str) -> pd.Series:
+    """One key per row from ``columns`` plus the wave in a panel (missing when a part is missing)."""
+    cols = [*columns, WAVE] if is_panel(df) else list(columns)
+    parts = [df[c].astype("string") for c in cols]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "\x1f" + part
+    return key
+
+
 def _check_unique_ids(df: pd.DataFrame, out: _Collector) -> None:
     if "initiative_id" not in df:
         return
+    panel = is_panel(df)
     ids = df["initiative_id"]
-    valid = ids.notna().to_numpy()
-    first = _first_of_group(ids, valid)
+    keys = _panel_keys(df, "initiative_id")
+    valid = keys.notna().to_numpy() & ~out.flagged_mask(WAVE)
+    first = _first_of_group(keys, valid)
     for pos in np.flatnonzero(valid & (first != np.arange(len(ids)))):
-        out.add(
-            int(pos),
-            "initiative_id",
-            ids.iloc[pos],
-            "initiative_id is unique",
-            f"The id is already used in {out.where(first[pos])}: give each initiative its own id "
-            "or remove the duplicated row.",
-        )
+        if panel:
+            rule, fix = (
+                "one row per initiative and wave",
+                f"Initiative {ids.iloc[pos]!r} already has a row for wave {_plain(df[WAVE].iloc[pos])} in "
+                f"{out.where(first[pos])}: remove the duplicated row or correct its wave.",
+            )
+        else:
+            rule, fix = (
+                "initiative_id is unique",
+                f"The id is already used in {out.where(first[pos])}: give each initiative its own id "
+                "or remove the duplicated row.",
+            )
+        out.add(int(pos), "initiative_id", ids.iloc[pos], rule, fix)
 
 
 def _check_one_country(df: pd.DataFrame, out: _Collector) -> None:
@@ -299,28 +335,130 @@ def _check_one_country(df: pd.DataFrame, out: _Collector) -> None:
         )
 
 
+def _check_constant_within(
+    df: pd.DataFrame, out: _Collector, name: str, group_col: str, rule: str, fix: str
+) -> None:
+    """Rows whose ``name`` differs from the first row of their group (by ``group_col``, and by
+    wave in a panel when ``group_col`` is not the initiative); missing values are ignored.
+    ``fix`` is formatted with ``where`` (the first row), ``group``, ``value`` (the first row's)."""
+    values = df[name].to_numpy(dtype=object, na_value=None)
+    missing = pd.isna(df[name]).to_numpy()
+    keys = df[group_col] if group_col == "initiative_id" else _panel_keys(df, group_col)
+    valid = keys.notna().to_numpy() & ~missing & ~out.flagged_mask(group_col, name, WAVE)
+    first = _first_of_group(keys, valid)
+    differs = valid.copy()
+    differs[valid] = values[valid] != values[first[valid]]
+    for pos in np.flatnonzero(differs):
+        ref = int(first[pos])
+        out.add(
+            int(pos),
+            name,
+            values[pos],
+            rule,
+            fix.format(
+                where=out.where(ref).capitalize(), group=df[group_col].iloc[pos], value=_plain(values[ref])
+            ),
+        )
+
+
 def _check_group_constant(df: pd.DataFrame, out: _Collector) -> None:
-    """Region- and country-level variables must agree within a region or country (missing ignored)."""
+    """Region- and country-level variables must agree within a region or country (in each wave of
+    a panel; missing ignored)."""
+    in_wave = " in each wave" if is_panel(df) else ""
     for name, var in CODEBOOK.items():
         group_col = LEVEL_ID.get(var.level)
         if var.kind == "id" or group_col is None or name not in df or group_col not in df:
             continue
-        values = df[name].astype("float64").to_numpy(na_value=np.nan)
-        valid = df[group_col].notna().to_numpy() & ~np.isnan(values)
-        valid &= ~out.flagged_mask(group_col, name)
-        first = _first_of_group(df[group_col], valid)
-        differs = valid.copy()
-        differs[valid] = values[valid] != values[first[valid]]
-        for pos in np.flatnonzero(differs):
-            ref = int(first[pos])
-            group = df[group_col].iloc[pos]
-            out.add(
-                int(pos),
+        _check_constant_within(
+            df,
+            out,
+            name,
+            group_col,
+            f"{var.level}-level variable is constant within a {var.level}{in_wave}",
+            f"{{where}} of {var.level} {{group!r}} has {{value!r}}: give every initiative of the "
+            f"{var.level} the same value{in_wave}.",
+        )
+
+
+def _check_panel(df: pd.DataFrame, out: _Collector) -> None:
+    """The panel's own rules (nothing for a cross-sectional survey): every row has its wave,
+    time-constant variables are the same in every wave, waves follow each other without gaps and
+    in time order, and there is no row after take-off."""
+    if not is_panel(df) or "initiative_id" not in df:
+        return
+    for pos in np.flatnonzero(df[WAVE].isna().to_numpy() & ~out.flagged_mask(WAVE)):
+        out.add(
+            int(pos),
+            WAVE,
+            None,
+            "every row of a panel has its wave",
+            "Give the row its survey wave (1, 2, ...), or leave the wave column out if the survey is "
+            "cross-sectional.",
+        )
+    for name in TIME_CONSTANT:
+        if name in df:
+            moved = MOVED if name in LEVEL_ID.values() else ""
+            _check_constant_within(
+                df,
+                out,
                 name,
-                values[pos],
-                f"{var.level}-level variable is constant within a {var.level}",
-                f"{out.where(ref).capitalize()} of {var.level} {group!r} has {_plain(values[ref])!r}: give "
-                f"every initiative of the {var.level} the same value.",
+                "initiative_id",
+                f"{name} is the same in every wave of an initiative",
+                f"{{where}} of initiative {{group!r}} has {{value!r}}: give every wave of the initiative the "
+                f"same {name}{moved}.",
+            )
+    _check_wave_sequence(df, out)
+
+
+def _check_wave_sequence(df: pd.DataFrame, out: _Collector) -> None:
+    """Within each initiative (rows in wave order): no gap between waves, a later survey_year in a
+    later wave, and no row after a wave with take-off."""
+    ids, wave = df["initiative_id"], df[WAVE].astype("float64").to_numpy(na_value=np.nan)
+    ok = ids.notna().to_numpy() & ~np.isnan(wave) & ~out.flagged_mask("initiative_id", WAVE)
+    pos = np.flatnonzero(ok)
+    codes, _ = pd.factorize(ids.iloc[pos])
+    pos = pos[np.lexsort((wave[pos], codes))]  # by initiative, then wave
+    codes, _ = pd.factorize(ids.iloc[pos])
+    same = codes[1:] == codes[:-1]
+    prev, this = pos[:-1][same], pos[1:][same]
+    gap = wave[this] > wave[prev] + 1
+    for p, q in zip(prev[gap], this[gap], strict=True):
+        missing = ", ".join(str(int(w)) for w in range(int(wave[p]) + 1, int(wave[q])))
+        out.add(
+            int(q),
+            WAVE,
+            wave[q],
+            "an initiative's waves follow each other without gaps",
+            f"Initiative {ids.iloc[q]!r} has no row for wave {missing} between wave {int(wave[p])} "
+            f"({out.where(p)}) and this one: add the missing row, or, if the initiative was not surveyed "
+            f"then, remove its rows after wave {int(wave[p])} (the hazard of take-off needs every wave "
+            "an initiative was at risk).",
+        )
+    if "survey_year" in df:
+        year = df["survey_year"].astype("float64").to_numpy(na_value=np.nan)
+        late = ~(year[this] > year[prev]) & ~np.isnan(year[this]) & ~np.isnan(year[prev])
+        for p, q in zip(prev[late], this[late], strict=True):
+            out.add(
+                int(q),
+                "survey_year",
+                year[q],
+                "a later wave has a later survey_year",
+                f"Wave {int(wave[p])} of initiative {ids.iloc[q]!r} ({out.where(p)}) was surveyed in "
+                f"{int(year[p])}, wave {int(wave[q])} in {int(year[q])}: correct the wave or the year.",
+            )
+    if "takeoff" in df:
+        hit = pd.Series((df["takeoff"].astype("float64").to_numpy(na_value=np.nan) == 1)[pos])
+        after = (hit.astype(int).groupby(codes).cumsum() - hit.astype(int)).to_numpy() > 0
+        first_hit = pd.Series(np.where(hit, pos, len(df))).groupby(codes).transform("min").to_numpy()
+        for q, p in zip(pos[after], first_hit[after], strict=True):
+            out.add(
+                int(q),
+                WAVE,
+                wave[q],
+                "no row after take-off (take-off is absorbing: an initiative leaves the panel when it "
+                "takes off)",
+                f"Initiative {ids.iloc[q]!r} took off in wave {int(wave[p])} ({out.where(p)}): remove this "
+                "row, or correct the take-off if the initiative had not taken off then.",
             )
 
 
@@ -361,6 +499,7 @@ CROSS_RULES: tuple[CrossRule, ...] = (
     _check_unique_ids,
     _check_one_country,
     _check_group_constant,
+    _check_panel,
     _check_board_shares,
     lambda df, out: _check_order(
         df,
@@ -404,7 +543,7 @@ def check_survey(
         if name in work
         else pd.Series(None, index=work.index, dtype=codebook_dtype(var))
         for name, var in CODEBOOK.items()
-        if name in work or not var.required
+        if name in work or not (var.required or name == WAVE)  # a cross-section gets no wave column
     }
     frame = pd.DataFrame(converted, index=work.index)
     del converted  # the frame holds its own copy: free the columns before pandera copies again
@@ -434,4 +573,4 @@ def validate_survey(df: pd.DataFrame, source: str = "<data frame>") -> pd.DataFr
     return frame
 
 
-__all__ = ["check_survey", "codebook_dtype", "label_codes", "survey_schema", "validate_survey"]
+__all__ = ["check_survey", "codebook_dtype", "is_panel", "label_codes", "survey_schema", "validate_survey"]
