@@ -109,14 +109,27 @@ def cmd_simulate(args) -> int:
     from clusterpreneur.study.readers import write_survey
     from clusterpreneur.study.simulate import simulate_survey
 
-    sim = simulate_survey(
-        n_initiatives=args.n_initiatives, n_countries=args.n_countries, seed=args.seed, scenario=args.scenario
-    )
+    if args.panel:
+        from clusterpreneur.study.panel import simulate_panel
+
+        if args.scenario != "default":
+            raise UsageError("--scenario applies to a cross-sectional survey; a --panel has its own process")
+        sim = simulate_panel(n_initiatives=args.n_initiatives, n_countries=args.n_countries, seed=args.seed)
+    else:
+        sim = simulate_survey(
+            n_initiatives=args.n_initiatives,
+            n_countries=args.n_countries,
+            seed=args.seed,
+            scenario=args.scenario,
+        )
     out = Path(args.out)
     write_survey(sim.data, out)
     truth = out.with_name(f"{out.stem}_truth.json")
     write_atomic(truth, json.dumps(sim.truth, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {out} ({len(sim.data)} initiatives) and its true parameters {truth}")
+    what = f"{sim.data['initiative_id'].nunique()} initiatives"
+    if args.panel:
+        what += f" in {len(sim.data)} initiative-waves"
+    print(f"wrote {out} ({what}) and its true parameters {truth}")
     return EXIT_OK
 
 
@@ -349,10 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "simulate",
-        "write a simulated survey with known truth (and <stem>_truth.json beside it)",
+        "write a simulated survey (or a panel of survey waves) with known truth "
+        "(and <stem>_truth.json beside it)",
         """
         clusterpreneur simulate --out sim/survey.csv
         clusterpreneur simulate --out sim/survey.sav --n-initiatives 120 --scenario mar --seed 3
+        clusterpreneur simulate --panel --out sim/panel.csv --n-initiatives 400
         """,
     )
     p.add_argument("--out", required=True, help="survey file to write (format from the extension)")
@@ -360,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-countries", type=int, default=30)
     p.add_argument("--seed", type=int, default=20032)
     p.add_argument("--scenario", default="default", help="default, null_social_capital, mcar or mar")
+    p.add_argument(
+        "--panel",
+        action="store_true",
+        help="a panel: initiatives over three survey waves (2003, 2008, 2013), known hazard of take-off",
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = add(

@@ -1,4 +1,5 @@
-"""The shipped data: default simulated survey, its truth, the North Jutland cases.
+"""The shipped data: default simulated survey, its truth, a simulated panel of three survey waves
+and its truth, the North Jutland cases.
 
 The files live in the repository's ``data/`` folder; a wheel carries them inside the package
 (``clusterpreneur/study/data``, see ``pyproject.toml``), so an installed package finds them
@@ -22,6 +23,7 @@ import pandas as pd
 
 from clusterpreneur.io import sha256_bytes, write_atomic
 from clusterpreneur.study.codebook import as_codebook_dtypes, render_markdown
+from clusterpreneur.study.panel import PANEL_GENERATOR_VERSION, simulate_panel
 from clusterpreneur.study.simulate import GENERATOR_VERSION, simulate_survey, to_csv_bytes
 
 CHECKOUT_DATA_DIR = Path(__file__).resolve().parents[3] / "data"
@@ -41,6 +43,11 @@ DEFAULT_SIZE = {"n_initiatives": 250, "n_countries": 30}
 SURVEY_FILE = "survey.csv"
 TRUTH_FILE = "survey_truth.json"
 CASES_FILE = "north_jutland_cases.csv"
+PANEL_FILE = "panel.csv"
+PANEL_TRUTH_FILE = "panel_truth.json"
+PANEL_SEED = 20034
+"""Seed of the shipped panel (its initiatives are not the shipped survey's)."""
+PANEL_SIZE = {"n_initiatives": 250, "n_countries": 30}
 MANIFEST_FILE = "MANIFEST.json"
 CODEBOOK_FILE = "CODEBOOK.md"
 
@@ -138,9 +145,12 @@ def north_jutland_cases() -> pd.DataFrame:
 def build_files() -> dict[str, bytes]:
     """Every shipped data file, as bytes, from the generator and the codebook."""
     sim = simulate_survey(seed=DEFAULT_SEED, scenario="default", **DEFAULT_SIZE)
+    panel = simulate_panel(seed=PANEL_SEED, **PANEL_SIZE)
     files = {
         SURVEY_FILE: to_csv_bytes(sim.data),
         TRUTH_FILE: (json.dumps(sim.truth, indent=2, sort_keys=True) + "\n").encode(),
+        PANEL_FILE: to_csv_bytes(panel.data),
+        PANEL_TRUTH_FILE: (json.dumps(panel.truth, indent=2, sort_keys=True) + "\n").encode(),
         CASES_FILE: to_csv_bytes(north_jutland_cases()),
         CODEBOOK_FILE: (render_markdown() + "\n").encode(),
     }
@@ -150,6 +160,13 @@ def build_files() -> dict[str, bytes]:
         "seed": DEFAULT_SEED,
         "scenario": "default",
         **DEFAULT_SIZE,
+        "panel": {
+            "generator": "clusterpreneur.study.panel.simulate_panel",
+            "generator_version": PANEL_GENERATOR_VERSION,
+            "seed": PANEL_SEED,
+            **PANEL_SIZE,
+            "files": [PANEL_FILE, PANEL_TRUTH_FILE],
+        },
         "regenerate": "nox -s data",
         "sha256": {name: sha256_bytes(payload) for name, payload in sorted(files.items())},
     }
@@ -184,6 +201,16 @@ def default_survey_path() -> Path:
 def load_default_truth() -> dict:
     """True parameters of the shipped default survey."""
     return json.loads((DATA_DIR / TRUTH_FILE).read_text())
+
+
+def default_panel_path() -> Path:
+    """Path of the shipped panel CSV (three survey waves, one row per initiative and wave)."""
+    return DATA_DIR / PANEL_FILE
+
+
+def load_panel_truth() -> dict:
+    """True parameters of the shipped panel (the hazard of take-off per wave and its predictors)."""
+    return json.loads((DATA_DIR / PANEL_TRUTH_FILE).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:

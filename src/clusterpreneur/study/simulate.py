@@ -173,6 +173,53 @@ def _graded(rng: np.random.Generator, eta: np.ndarray, a: float, cuts: np.ndarra
     return 1 + (u < p_above).sum(axis=1)
 
 
+SC_ITEM_SHIFTS: tuple[float, ...] = (0.0, 0.3, -0.2, 0.4)
+"""Shift of each social-capital item's cutpoints (``sc_cutpoints``), in the order of SC_ITEMS."""
+
+
+def likert_items(
+    rng: np.random.Generator, sc_latent: np.ndarray, p: SimulationParams
+) -> dict[str, np.ndarray]:
+    """The four social-capital Likert items (1-5) of latent social capital: a graded-response model."""
+    return {
+        item: _graded(rng, sc_latent, a, np.asarray(p.sc_cutpoints) + shift)
+        for item, a, shift in zip(SC_ITEMS, p.sc_discrimination, SC_ITEM_SHIFTS, strict=True)
+    }
+
+
+def performance_ratings(
+    rng: np.random.Generator,
+    takeoff: np.ndarray,
+    sc_std: np.ndarray,
+    facilitator: np.ndarray,
+    p: SimulationParams,
+    cutpoints: dict[str, list[float]] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
+    """The three performance ratings (1-5): correlated cumulative logits of take-off, standardised
+    social capital and the facilitator. Without ``cutpoints`` the top ones are solved so the
+    shares rating 4 or 5 hit :data:`RATING_TARGETS`; returns the ratings and the cutpoints."""
+    n, k = takeoff.size, len(RATINGS)
+    corr = np.full((k, k), p.rating_corr) + (1 - p.rating_corr) * np.eye(k)
+    z = rng.multivariate_normal(np.zeros(k), p.rating_sd**2 * corr, size=n, method="cholesky")
+    ratings, cuts_used = {}, {}
+    for j, name in enumerate(RATINGS):
+        latent = (
+            p.rating_takeoff_effect * takeoff
+            + p.rating_sc_effect * sc_std
+            + p.rating_facilitator_effect * facilitator
+            + z[:, j]
+        )
+        if cutpoints is None:
+            c3 = brentq(lambda c, lat=latent, t=RATING_TARGETS[name]: expit(lat - c).mean() - t, -20, 20)
+            g1, g2, g4 = p.rating_gaps
+            cuts = np.array([c3 - g1 - g2, c3 - g2, c3, c3 + g4])
+        else:
+            cuts = np.asarray(cutpoints[name], dtype=float)
+        cuts_used[name] = cuts.round(6).tolist()
+        ratings[name] = 1 + (rng.uniform(size=(n, 1)) < expit(latent[:, None] - cuts[None, :])).sum(axis=1)
+    return ratings, cuts_used
+
+
 def simulate_survey(
     n_initiatives: int = 250,
     n_countries: int = 30,
@@ -223,10 +270,7 @@ def simulate_survey(
 
     # latent social capital and its Likert items
     sc_latent = sc_region[r] + rng.normal(0, np.sqrt(1 - p.sc_region_sd**2), n)
-    items = {
-        item: _graded(rng, sc_latent, a, np.asarray(p.sc_cutpoints) + shift)
-        for item, a, shift in zip(SC_ITEMS, p.sc_discrimination, (0.0, 0.3, -0.2, 0.4), strict=True)
-    }
+    items = likert_items(rng, sc_latent, p)
 
     # initiator, involvement, board
     initiator = 1 + rng.choice(3, size=n, p=np.asarray(p.p_initiator))
@@ -333,23 +377,10 @@ def simulate_survey(
     df["takeoff"] = takeoff
 
     # performance ratings: correlated cumulative logits, top cutpoints calibrated
-    k = len(RATINGS)
-    corr = np.full((k, k), p.rating_corr) + (1 - p.rating_corr) * np.eye(k)
-    z = rng.multivariate_normal(np.zeros(k), p.rating_sd**2 * corr, size=n, method="cholesky")
     sc_std = (sc_latent - sc_latent.mean()) / sc_latent.std()
-    rating_cuts = {}
-    for j, name in enumerate(RATINGS):
-        latent = (
-            p.rating_takeoff_effect * takeoff
-            + p.rating_sc_effect * sc_std
-            + p.rating_facilitator_effect * facilitator
-            + z[:, j]
-        )
-        c3 = brentq(lambda c, lat=latent, t=RATING_TARGETS[name]: expit(lat - c).mean() - t, -20, 20)
-        g1, g2, g4 = p.rating_gaps
-        cuts = np.array([c3 - g1 - g2, c3 - g2, c3, c3 + g4])
-        rating_cuts[name] = cuts.round(6).tolist()
-        df[name] = 1 + (rng.uniform(size=(n, 1)) < expit(latent[:, None] - cuts[None, :])).sum(axis=1)
+    ratings, rating_cuts = performance_ratings(rng, takeoff, sc_std, facilitator, p)
+    for name, values in ratings.items():
+        df[name] = values
 
     # firm growth between waves
     df["firm_growth"] = np.round(
