@@ -38,7 +38,17 @@ Models (the ``model`` column):
     and region variance components on the standardised design: posterior means and sds of the
     fixed effects (95% interval mean +- 1.96 sd, no p-value) and of the group standard
     deviations ``sd(country)``, ``sd(region)`` (log-normal posterior: interval and sd
-    transformed from the log scale). VB is known to understate posterior sds.
+    transformed from the log scale). VB is known to understate posterior sds;
+``hazard_logit``
+    take-off in a panel of survey waves (a ``wave`` column): the pooled discrete-time hazard,
+    a logit of take-off in the interval ending at each wave on the initiative-waves at risk,
+    with one baseline log-odds per wave (terms ``wave 1``, ``wave 2``, ...: no common intercept)
+    plus the study terms at their values in that wave, country-clustered standard errors (an
+    initiative's waves share its country). It has no group effects, so with unobserved
+    heterogeneity it estimates population-averaged hazard coefficients, smaller in size than the
+    conditional ones a hierarchical hazard model states. On a panel the cross-sectional take-off
+    models are not fitted (an initiative's waves are not independent surveys); the ratings and
+    firm growth models then run on the initiative-waves.
 
 Every coefficient of a study term is reported twice: ``scale="standardised"`` and
 ``scale="original"`` (divided by :func:`clusterpreneur.study.predictors.original_scale_factor`;
@@ -85,11 +95,13 @@ from clusterpreneur.study.predictors import (
     original_scale_factor,
     terms_from_names,
 )
+from clusterpreneur.study.schema import is_panel
 
 logger = logging.getLogger("clusterpreneur.study.baselines")
 
 TAKEOFF = "takeoff"
 GROWTH = "firm_growth"
+WAVE = "wave"
 COUNTRY = "country_id"
 REGION = "region_id"
 RATING_EXTRA: tuple[str, ...] = ("takeoff", "facilitator")
@@ -673,6 +685,53 @@ def fit_bayes_mixed_glm(
     return BaselineFit(outcome, model, tables.concat([coef, vc_rows]), res, converged, problems)
 
 
+# --------------------------------------------------------------------------- panel hazard
+
+
+def fit_hazard_logit(
+    df: pd.DataFrame, terms: tuple[Term, ...] = STUDY_TERMS, outcome: str = TAKEOFF
+) -> BaselineFit:
+    """Pooled discrete-time logit of ``outcome`` in a panel: a baseline log-odds per wave plus the
+    standardised study terms, country-clustered SEs (one row per initiative and wave at risk)."""
+    if not is_panel(df):
+        raise ValueError("the discrete-time hazard needs a panel: a wave column numbering the survey waves")
+    model = "hazard_logit"
+    design = prepare_design(df, outcome, terms)
+    wave = pd.to_numeric(df.loc[design.X.index, WAVE], errors="coerce")
+    keep = wave.notna()
+    design = Design(
+        X=design.X[keep], y=design.y[keep], country=design.country[keep], region=design.region[keep],
+        terms=design.terms, standardizer=design.standardizer, n_dropped=design.n_dropped + int((~keep).sum()),
+    )  # fmt: skip
+    waves = sorted(int(w) for w in wave[keep].unique())
+    dummies = pd.DataFrame(
+        {f"wave {w}": (wave[keep] == w).astype("float64") for w in waves}, index=design.X.index
+    )
+    Xw = pd.concat([dummies, design.X], axis=1)
+    problems: list[str] = []
+    y = design.y.to_numpy()
+    if np.unique(y).size < 2:
+        problems.append(f"outcome is constant ({y[0] if len(y) else 'no rows'}): nothing to estimate")
+    cols = separation_check(Xw, y) if np.unique(y).size == 2 else []
+    if cols:
+        problems.append(
+            "separation: a linear combination of [" + ", ".join(cols) + "] predicts take-off perfectly; "
+            "the MLE does not exist - merge waves or drop the predictor, or use a Bayesian fit"
+        )
+    with _capture() as caught:
+        res = sm.Logit(design.y, Xw).fit(
+            disp=False, maxiter=200, cov_type="cluster", cov_kwds={"groups": _codes(design.country)}
+        )
+    problems += caught
+    converged = bool(res.mle_retvals.get("converged", False))
+    if not converged:
+        problems.append(f"not converged after {res.mle_retvals.get('iterations', '?')} iterations")
+    problems += _quasi_separation_messages(res.params.to_numpy(), res.bse.to_numpy(), res.predict())
+    if design.country.nunique() < 20:
+        problems.append(f"only {design.country.nunique()} country clusters: clustered SEs are unreliable")
+    return _binary_fit(outcome, model, list(Xw.columns), res, design, converged, problems)
+
+
 # --------------------------------------------------------------------------- all of them
 
 
@@ -698,10 +757,14 @@ def fit_baselines(
 ) -> BaselineResults:
     """Fit every baseline that the data's columns allow; each model's problems stay in its rows.
 
-    ``seed`` makes the one stochastic baseline (the variational-Bayes mixed GLM) reproducible.
+    A panel (a ``wave`` column) gets the discrete-time hazard instead of the cross-sectional
+    take-off models. ``seed`` makes the one stochastic baseline (the variational-Bayes mixed GLM)
+    reproducible.
     """
     fits: list[BaselineFit] = []
-    if TAKEOFF in df:
+    if TAKEOFF in df and is_panel(df):
+        fits.append(_run(TAKEOFF, "hazard_logit", lambda: fit_hazard_logit(df, terms)))
+    elif TAKEOFF in df:
         logit = _run(TAKEOFF, "logit", lambda: fit_logit(df, terms))
         fits.append(logit)
         if logit.result is not None:
