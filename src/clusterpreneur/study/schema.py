@@ -341,8 +341,14 @@ def _check_constant_within(
     """Rows whose ``name`` differs from the first row of their group (by ``group_col``, and by
     wave in a panel when ``group_col`` is not the initiative); missing values are ignored.
     ``fix`` is formatted with ``where`` (the first row), ``group``, ``value`` (the first row's)."""
-    values = df[name].to_numpy(dtype=object, na_value=None)
-    missing = pd.isna(df[name]).to_numpy()
+    col = df[name]
+    numeric = pd.api.types.is_numeric_dtype(col.dtype)
+    values = (
+        col.to_numpy(dtype="float64", na_value=np.nan)
+        if numeric
+        else col.to_numpy(dtype=object, na_value=None)
+    )
+    missing = pd.isna(col).to_numpy()
     keys = df[group_col] if group_col == "initiative_id" else _panel_keys(df, group_col)
     valid = keys.notna().to_numpy() & ~missing & ~out.flagged_mask(group_col, name, WAVE)
     first = _first_of_group(keys, valid)
