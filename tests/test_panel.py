@@ -127,7 +127,8 @@ def test_the_command_line_writes_a_panel_that_validates(tmp_path, capsys):
     from clusterpreneur.cli import main
 
     out = tmp_path / "sim" / "panel.csv"
-    assert main(["simulate", "--panel", "--out", str(out), "--n-initiatives", "60", "--n-countries", "6"]) == 0
+    args = ["simulate", "--panel", "--out", str(out), "--n-initiatives", "60", "--n-countries", "6"]
+    assert main(args) == 0
     assert "60 initiatives in" in capsys.readouterr().out
     truth = json.loads((tmp_path / "sim" / "panel_truth.json").read_text())
     assert truth["generator"] == "clusterpreneur.study.panel.simulate_panel"
