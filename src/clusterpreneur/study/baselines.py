@@ -337,11 +337,12 @@ def separation_check(X: pd.DataFrame, y: pd.Series | np.ndarray, tol: float = 1e
     return [c for c, v in zip(cols, b, strict=True) if abs(v) > 1e-6]
 
 
-def _separation_messages(design: Design) -> list[str]:
+def _separation_messages(design: Design, X: pd.DataFrame | None = None) -> list[str]:
+    """Problems of a binary outcome on ``X`` (default: the design with an intercept): constant, separated."""
     y = design.y.to_numpy()
     if np.unique(y).size < 2:
         return [f"outcome is constant ({y[0] if len(y) else 'no rows'}): nothing to estimate"]
-    cols = separation_check(_with_const(design.X), y)
+    cols = separation_check(_with_const(design.X) if X is None else X, y)
     if not cols:
         return []
     return [
@@ -374,11 +375,16 @@ def _quasi_separation_messages(params: np.ndarray, bse: np.ndarray, fitted: np.n
 
 def _fit_binary(df: pd.DataFrame, terms: tuple[Term, ...], outcome: str, family: str) -> BaselineFit:
     design = prepare_design(df, outcome, terms)
-    Xc = _with_const(design.X)
-    problems = _separation_messages(design)
     cls = sm.Logit if family == "logit" else sm.Probit
+    return _fit_clustered(cls, _with_const(design.X), design, outcome, family)
+
+
+def _fit_clustered(cls, X: pd.DataFrame, design: Design, outcome: str, model: str) -> BaselineFit:
+    """Maximum likelihood of the binary model ``cls`` (Logit, Probit) of ``design.y`` on ``X`` with
+    country-clustered SEs, every problem it signals collected."""
+    problems = _separation_messages(design, X)
     with _capture() as caught:
-        res = cls(design.y, Xc).fit(
+        res = cls(design.y, X).fit(
             disp=False, maxiter=200, cov_type="cluster", cov_kwds={"groups": _codes(design.country)}
         )
     problems += caught
@@ -388,7 +394,7 @@ def _fit_binary(df: pd.DataFrame, terms: tuple[Term, ...], outcome: str, family:
     problems += _quasi_separation_messages(res.params.to_numpy(), res.bse.to_numpy(), res.predict())
     if design.country.nunique() < 20:
         problems.append(f"only {design.country.nunique()} country clusters: clustered SEs are unreliable")
-    return _binary_fit(outcome, family, list(Xc.columns), res, design, converged, problems)
+    return _binary_fit(outcome, model, list(X.columns), res, design, converged, problems)
 
 
 def _binary_fit(outcome, model, names, res, design, converged, problems) -> BaselineFit:
@@ -707,29 +713,7 @@ def fit_hazard_logit(
     dummies = pd.DataFrame(
         {f"wave {w}": (wave[keep] == w).astype("float64") for w in waves}, index=design.X.index
     )
-    Xw = pd.concat([dummies, design.X], axis=1)
-    problems: list[str] = []
-    y = design.y.to_numpy()
-    if np.unique(y).size < 2:
-        problems.append(f"outcome is constant ({y[0] if len(y) else 'no rows'}): nothing to estimate")
-    cols = separation_check(Xw, y) if np.unique(y).size == 2 else []
-    if cols:
-        problems.append(
-            "separation: a linear combination of [" + ", ".join(cols) + "] predicts take-off perfectly; "
-            "the MLE does not exist - merge waves or drop the predictor, or use a Bayesian fit"
-        )
-    with _capture() as caught:
-        res = sm.Logit(design.y, Xw).fit(
-            disp=False, maxiter=200, cov_type="cluster", cov_kwds={"groups": _codes(design.country)}
-        )
-    problems += caught
-    converged = bool(res.mle_retvals.get("converged", False))
-    if not converged:
-        problems.append(f"not converged after {res.mle_retvals.get('iterations', '?')} iterations")
-    problems += _quasi_separation_messages(res.params.to_numpy(), res.bse.to_numpy(), res.predict())
-    if design.country.nunique() < 20:
-        problems.append(f"only {design.country.nunique()} country clusters: clustered SEs are unreliable")
-    return _binary_fit(outcome, model, list(Xw.columns), res, design, converged, problems)
+    return _fit_clustered(sm.Logit, pd.concat([dummies, design.X], axis=1), design, outcome, model)
 
 
 # --------------------------------------------------------------------------- all of them
