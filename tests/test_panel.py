@@ -133,4 +133,7 @@ def test_the_command_line_writes_a_panel_that_validates(tmp_path, capsys):
     truth = json.loads((tmp_path / "sim" / "panel_truth.json").read_text())
     assert truth["generator"] == "clusterpreneur.study.panel.simulate_panel"
     assert main(["validate", str(out)]) == 0
+    assert "valid panel - 60 initiatives" in capsys.readouterr().out
+    assert main(["fit", str(out), "--model", "M1"]) == 2  # the ladder is cross-sectional
+    assert "is a panel" in capsys.readouterr().err
     assert main(["simulate", "--panel", "--scenario", "mar", "--out", str(out)]) == 2

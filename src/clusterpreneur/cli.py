@@ -96,11 +96,17 @@ def _read(path: str | None, mapping: str | None, encoding=None, mapping_encoding
 
 
 def cmd_validate(args) -> int:
+    from clusterpreneur.study.schema import is_panel
+
     df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
-    print(
-        f"{args.file}: valid - {len(df)} initiatives in {df['region_id'].nunique()} regions of "
-        f"{df['country_id'].nunique()} countries"
-    )
+    where = f"{df['region_id'].nunique()} regions of {df['country_id'].nunique()} countries"
+    if is_panel(df):
+        print(
+            f"{args.file}: valid panel - {df['initiative_id'].nunique()} initiatives in {where}, "
+            f"{df['wave'].nunique()} waves, {len(df)} rows (one per initiative and wave)"
+        )
+    else:
+        print(f"{args.file}: valid - {len(df)} initiatives in {where}")
     return EXIT_OK
 
 
@@ -155,6 +161,7 @@ def cmd_fit(args) -> int:
     if args.target_accept is not None and not 0 < args.target_accept < 1:
         raise UsageError(f"--target-accept must lie strictly between 0 and 1, not {args.target_accept:g}")
     df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
+    _refuse_panel(df, args.file)
     out = Path(args.out or f"results/fits/{args.model}.nc")
     logger.info("fitting %s (%s, %d chains x %d draws, seed %d)", spec.name, args.sampler, args.chains,
                 args.draws, args.seed)  # fmt: skip
@@ -177,6 +184,19 @@ def cmd_fit(args) -> int:
         return EXIT_OK
     print(f"wrote {out} anyway, so it can be inspected: clusterpreneur diagnose {out} --table")
     return EXIT_CHECK
+
+
+def _refuse_panel(df, path) -> None:
+    """The ladder M1-M5 is cross-sectional: an initiative's waves are not independent initiatives."""
+    from clusterpreneur.study.schema import is_panel
+
+    if is_panel(df):
+        raise UsageError(
+            f"{path} is a panel (one row per initiative and wave); the models M1-M5 take one row per "
+            "initiative. Fit one wave (the rows of that wave in a file of their own), or fit the "
+            "discrete-time hazard baseline: python -m clusterpreneur.study.baselines --data "
+            f"{path}"
+        )
 
 
 def _estimates(idata, gate) -> str:
