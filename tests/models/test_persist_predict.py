@@ -13,9 +13,12 @@ import xarray as xr
 
 from clusterpreneur.cli import main
 from clusterpreneur.errors import FitFileError, FitIntegrityError, SpecError, UnsupportedFormatError
-from clusterpreneur.models import NORTH_JUTLAND_SCENARIOS, FittedModel, ModelSpec, load_fit
+from clusterpreneur.models import FittedModel, ModelSpec, load_fit
 from clusterpreneur.models.persist import CONTENT_SHA256, DIGESTS, content_digests, read_fit
+from clusterpreneur.models.predict import apply_changes
+from clusterpreneur.study.cases import SCENARIOS
 from clusterpreneur.study.datasets import north_jutland_cases
+from clusterpreneur.study.measures import add_measures
 from clusterpreneur.study.readers import write_survey
 
 
@@ -222,14 +225,14 @@ def test_load_against_changed_data_is_refused(m2_small_fit, mcar_survey, saved_m
 
 def test_unseen_country_is_wider_and_labelled(m2_small_fit, mcar_survey):
     pred = m2_small_fit.predict(_new_rows(mcar_survey.data), seed=1)
-    width = pred["q95"] - pred["q05"]
+    width = pred["ci_upper"] - pred["ci_lower"]
     status = pred["group_status"]
     assert set(status) == {"seen", "new country", "new region"}
     assert width[status == "new country"].mean() > width[status == "seen"].mean()
     assert (
         pred["sd"][status == "new country"].to_numpy() > pred["sd"][status == "seen"].to_numpy()
     ).mean() > 0.8
-    assert "population distribution" in pred.attrs["note"]
+    assert "population distribution" in pred.attrs["note"] and pred.attrs["interval"] == 0.95
     assert pred["mean"].between(0, 1).all()
 
 
@@ -257,14 +260,25 @@ def test_prediction_imputes_missing_components(m2_small_fit, mcar_survey):
 
 def test_what_if_on_the_north_jutland_cases(m2_small_fit):
     cases = north_jutland_cases()
-    table = m2_small_fit.what_if(cases, NORTH_JUTLAND_SCENARIOS, seed=2)
-    assert set(table["scenario"]) == {"baseline", *NORTH_JUTLAND_SCENARIOS}
-    assert len(table) == len(cases) * (1 + len(NORTH_JUTLAND_SCENARIOS))
+    table = m2_small_fit.what_if(cases, SCENARIOS, seed=2)
+    assert set(table["scenario"]) == {"baseline", *SCENARIOS}
+    assert len(table) == len(cases) * (1 + len(SCENARIOS))
     assert (table["group_status"] == "new country").all()  # Denmark is not in the simulated data
     base = table[table["scenario"] == "baseline"]
     assert (base["diff_mean"] == 0).all()
     # Wireless ICT already has an anchor firm: setting it changes nothing, paired per draw
-    same = table[(table["scenario"] == "anchor firm present") & (table["initiative_id"] == "DNK-WirelessICT")]
+    same = table[(table["scenario"] == "large anchor firm") & (table["initiative_id"] == "DNK-WirelessICT")]
     assert same["diff_mean"].iloc[0] == 0.0
-    sc = table[table["scenario"] == "higher social capital"]
+    sc = table[table["scenario"] == "stronger social capital (each item +1)"]
     assert (sc["diff_mean"] > 0).all()  # social capital raises take-off in the fit
+    assert (sc["diff_lower"] <= sc["diff_mean"]).all() and (sc["diff_mean"] <= sc["diff_upper"]).all()
+
+
+def test_a_scenario_can_change_several_columns_at_once(m2_small_fit):
+    """A frame-to-frame scenario (no policy actor: involvement and board shares together) drops
+    the derived measures its inputs feed, so they are recomputed."""
+    cases = add_measures(north_jutland_cases())
+    changed = apply_changes(cases, SCENARIOS["no policy actor"])
+    assert (changed["involve_policy"] == 0).all() and (changed["board_policy"] == 0).all()
+    assert "breadth" not in changed and "public_private" not in changed  # inputs changed: stale
+    assert "log_firms" in changed  # untouched inputs: kept

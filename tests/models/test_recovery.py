@@ -60,10 +60,11 @@ def test_hypothesis_table_points_simulated_direction_h1_h3(m1_fit):
         assert table.loc[term, "prob_direction"] > 0.8, table.loc[term]
         assert table.loc[term, "median"] > 0
     assert set(table["hypothesis"]) == {"H1", "H2", "H3", "H4", "H5", "H6"}
-    cols = {"prob_direction", "median", "eti89_lower", "eti89_upper", "eti95_lower", "eti95_upper"}
+    cols = {"prob_direction", "median", "ci_lower", "ci_upper", "median_std", "ci_lower_std", "ci_upper_std"}
     assert cols <= set(table.columns)
-    assert (table["eti95_lower"] <= table["eti89_lower"]).all()
-    assert (table["eti89_upper"] <= table["eti95_upper"]).all()
+    assert (table["ci_lower"] <= table["median"]).all() and (table["median"] <= table["ci_upper"]).all()
+    # the interval is the same event on both scales (the factor is positive)
+    assert ((table["ci_lower"] > 0) == (table["ci_lower_std"] > 0)).all()
 
 
 def test_hypothesis_table_is_on_the_original_scale(m1_fit):
@@ -73,6 +74,7 @@ def test_hypothesis_table_is_on_the_original_scale(m1_fit):
     row = table.loc["involve_policy:age"]
     factor = std.scale["involve_policy"] * std.scale["age"]
     assert row["median"] == pytest.approx(row["median_std"] / factor, rel=0.05)
+    assert row["ci_upper"] == pytest.approx(row["ci_upper_std"] / factor, rel=1e-9)
 
 
 def test_fit_holds_the_groups_diagnostics_need(m1_fit):

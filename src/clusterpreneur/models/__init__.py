@@ -7,27 +7,29 @@ Quick use::
     fit = fit_model(LADDER["M2"], df, seed=1)
     fit.hypotheses(); fit.save("results/models/M2.nc")
     fit = load_fit("results/models/M2.nc", df)      # refuses if df changed
-    fit.predict(new_rows); fit.what_if(cases, NORTH_JUTLAND_SCENARIOS)
+    fit.predict(new_rows); fit.what_if(cases, {"twice the firms": {"n_firms": lambda d: 2 * d["n_firms"]}})
 """
 
 from clusterpreneur.models.build import Prepared, build_model, prepare
 from clusterpreneur.models.fit import FittedModel, data_sha256, fit_model, sample_prior_predictive
 from clusterpreneur.models.hypotheses import coefficient_table, hypothesis_table
 from clusterpreneur.models.persist import load_fit, save_fit
-from clusterpreneur.models.predict import NORTH_JUTLAND_SCENARIOS, predict, what_if
+from clusterpreneur.models.predict import predict, what_if
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
+from clusterpreneur.models.verdict import VerdictRule, combine_verdicts, verdict
 
 __all__ = [
     "DEFAULT_PRIORS",
-    "NORTH_JUTLAND_SCENARIOS",
     "FittedModel",
     "GroupLevel",
     "LatentSpec",
     "ModelSpec",
     "Prepared",
     "VaryingSlope",
+    "VerdictRule",
     "build_model",
     "coefficient_table",
+    "combine_verdicts",
     "data_sha256",
     "fit_model",
     "hypothesis_table",
@@ -36,5 +38,6 @@ __all__ = [
     "prepare",
     "sample_prior_predictive",
     "save_fit",
+    "verdict",
     "what_if",
 ]

@@ -33,35 +33,40 @@ def _scale_text(fit, term: Term) -> str:
     return f"{link} per " + " x ".join(units)
 
 
-def hypothesis_table(fit) -> pd.DataFrame:
+def hypothesis_table(fit, prob: float = 0.95) -> pd.DataFrame:
     """One row per hypothesised term (and outcome): direction probability and effect size.
 
     ``prob_direction`` is the posterior probability that the effect has the hypothesised
-    sign; ``median`` and the 89% / 95% equal-tailed intervals are on the ORIGINAL scale of
-    the predictors (the standardised coefficient divided by the product of the component
-    scales saved with the fit), also given standardised in ``median_std``.
+    sign. ``median_std``, ``ci_lower_std``, ``ci_upper_std``: posterior median and ``prob``
+    equal-tailed interval of the coefficient on the standardised scale (log-odds per standard
+    deviation of each component; 0/1 components unscaled). ``median``, ``ci_lower``,
+    ``ci_upper``: the same on the ORIGINAL scale of the predictors (the standardised
+    coefficient divided by the product of the component scales saved with the fit), in the
+    unit named by ``scale``.
     """
     rows = []
     std = fit.standardizer
     terms = list(fit.spec.term_objects)
+    qs = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     for y, b in _beta_draws(fit).items():
         for j, t in enumerate(terms):
             if t.hypothesis is None:
                 continue
-            d = b[:, j] / original_scale_factor(t, std)
-            q = np.quantile(d, [0.025, 0.055, 0.5, 0.945, 0.975])
+            z = b[:, j]
+            d = z / original_scale_factor(t, std)
+            q, qz = np.quantile(d, qs), np.quantile(z, qs)
             rows.append(
                 {
                     "hypothesis": t.hypothesis,
                     "term": t.name,
                     "expected_sign": "+" if t.sign > 0 else "-",
                     "prob_direction": float(np.mean(np.sign(t.sign) * d > 0)),
-                    "median": q[2],
-                    "eti89_lower": q[1],
-                    "eti89_upper": q[3],
-                    "eti95_lower": q[0],
-                    "eti95_upper": q[4],
-                    "median_std": float(np.median(b[:, j])),
+                    "median_std": qz[1],
+                    "ci_lower_std": qz[0],
+                    "ci_upper_std": qz[2],
+                    "median": q[1],
+                    "ci_lower": q[0],
+                    "ci_upper": q[2],
                     "scale": _scale_text(fit, t),
                     "outcome": y,
                     "model": fit.spec.name,
@@ -74,9 +79,9 @@ def hypothesis_table(fit) -> pd.DataFrame:
     return out
 
 
-def coefficient_table(fit) -> pd.DataFrame:
+def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
     """Tidy table in the baseline format (:func:`clusterpreneur.tables.tidy`): posterior mean,
-    sd, 95% equal-tailed interval on the standardised scale (log-odds per SD; binary 0/1).
+    sd, ``prob`` (95%) equal-tailed interval on the standardised scale (log-odds per SD; binary 0/1).
 
     ``p_value`` is NaN (Bayesian), ``converged`` missing until the diagnostics gate fills it.
     Rows: ``intercept`` (if any), each term, and the group-level standard deviations
@@ -87,7 +92,7 @@ def coefficient_table(fit) -> pd.DataFrame:
     rows = []
 
     def add(outcome, term, d, scale):
-        lo, hi = np.quantile(d, [0.025, 0.975])
+        lo, hi = np.quantile(d, [(1 - prob) / 2, (1 + prob) / 2])
         rows.append(
             {
                 "outcome": outcome, "model": f"bayes_{spec.name}", "term": term,

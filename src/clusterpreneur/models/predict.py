@@ -75,14 +75,15 @@ def predict(
     draws: int | None = None,
     *,
     seed: int = 0,
-    interval: tuple[float, float] = (0.05, 0.95),
+    prob: float = 0.95,
     return_draws: bool = False,
 ):
     """Posterior take-off probability of each row of ``new_df``.
 
     Returns a frame with the id column, ``group_status`` ("seen", "new country",
-    "new region"), ``mean``, ``sd``, ``q05``, ``median``, ``q95`` (or the quantiles of
-    ``interval``), ``imputed`` (components drawn because missing) and ``n_draws``; with
+    "new region"), ``mean``, ``sd``, ``ci_lower``, ``median``, ``ci_upper`` (the ``prob``
+    equal-tailed interval, 95% by default: the package's one interval convention),
+    ``imputed`` (components drawn because missing) and ``n_draws``; with
     ``return_draws=True`` also the (draws x rows) array of probabilities. ``draws`` thins the
     posterior evenly; ``seed`` fixes new-group and imputation draws (same seed, same output).
     """
@@ -151,48 +152,49 @@ def predict(
                 new_level[i] = g.name
                 status[i] = f"new {g.name}"
     p = expit(eta)
-    lo, hi = interval
+    lo, hi = (1 - prob) / 2, (1 + prob) / 2
     out = pd.DataFrame(
         {
             spec.id_column: frame[spec.id_column].astype(str).to_numpy(),
             "group_status": status,
             "mean": p.mean(axis=0),
             "sd": p.std(axis=0, ddof=1),
-            f"q{round(lo * 100):02d}": np.quantile(p, lo, axis=0),
+            "ci_lower": np.quantile(p, lo, axis=0),
             "median": np.median(p, axis=0),
-            f"q{round(hi * 100):02d}": np.quantile(p, hi, axis=0),
+            "ci_upper": np.quantile(p, hi, axis=0),
             "imputed": [", ".join(c) for c in imputed_cols],
             "n_draws": s_n,
         }
     )
     out.attrs["note"] = NEW_GROUP_NOTE
     out.attrs["model"] = spec.name
+    out.attrs["interval"] = prob
     return (out, p) if return_draws else out
 
 
-Change = Mapping[str, object | Callable[[pd.DataFrame], object]]
-
-NORTH_JUTLAND_SCENARIOS: dict[str, Change] = {
-    "finance actors leading": {"involve_finance": 4},
-    "higher social capital": {"sc_trust": 5, "sc_concerted": 5, "sc_vision": 5, "sc_networks": 5},
-    "twice the firms": {"n_firms": lambda d: d["n_firms"] * 2},
-    "anchor firm present": {"anchor_firm": 1},
-}
-"""Example what-if scenarios for :func:`datasets.north_jutland_cases` (composition, social
-capital, critical mass)."""
+Change = Mapping[str, object | Callable[[pd.DataFrame], object]] | Callable[[pd.DataFrame], pd.DataFrame]
+"""A scenario: ``{column: value or function of the frame}``, or a function from the frame to the
+changed frame (for changes that move several columns together)."""
 
 
 def apply_changes(cases: pd.DataFrame, change: Change) -> pd.DataFrame:
-    """Copy of ``cases`` with columns set to values (or the result of callables on the frame).
+    """Copy of ``cases`` with columns set to values (or the result of callables on the frame), or
+    ``change(cases)`` when the change is itself a function of the frame.
 
     Derived measures present as columns are dropped (and so recomputed from the survey
     inputs) when an input they depend on changed and they were not set themselves.
     """
-    out = cases.copy()
-    for col, value in change.items():
-        out[col] = value(out) if callable(value) else value
+    if callable(change):
+        out = change(cases.copy())
+        changed = {c for c in out.columns if c not in cases or not out[c].equals(cases[c])}
+        set_directly: set[str] = set()
+    else:
+        out = cases.copy()
+        for col, value in change.items():
+            out[col] = value(out) if callable(value) else value
+        changed = set_directly = set(change)
     for measure, inputs in DERIVED_INPUTS.items():
-        stale = measure in out and measure not in change and set(inputs) & set(change)
+        stale = measure in out and measure not in set_directly and set(inputs) & changed
         if stale and all(c in out for c in inputs):
             out = out.drop(columns=measure)
     return out
@@ -205,23 +207,27 @@ def what_if(
     *,
     draws: int | None = None,
     seed: int = 0,
+    prob: float = 0.95,
+    baseline: str = "baseline",
 ) -> pd.DataFrame:
     """Predictions for ``cases`` under a baseline and each named scenario of ``changes``.
 
     Scenarios share the posterior draws and the new-group draws of the baseline (same seed),
-    so ``diff_*`` columns (scenario minus baseline probability) are paired per draw.
+    so the ``diff_mean``, ``diff_lower``, ``diff_upper`` columns (scenario minus baseline
+    probability, ``prob`` equal-tailed interval) and ``p_increase`` are paired per draw.
     """
-    base, p0 = predict(fit, cases, draws, seed=seed, return_draws=True)
-    rows = [base.assign(scenario="baseline", diff_mean=0.0, diff_q05=0.0, diff_q95=0.0, p_increase=np.nan)]
+    lo, hi = (1 - prob) / 2, (1 + prob) / 2
+    base, p0 = predict(fit, cases, draws, seed=seed, prob=prob, return_draws=True)
+    rows = [base.assign(scenario=baseline, diff_mean=0.0, diff_lower=0.0, diff_upper=0.0, p_increase=np.nan)]
     for name, change in changes.items():
-        pred, p1 = predict(fit, apply_changes(cases, change), draws, seed=seed, return_draws=True)
+        pred, p1 = predict(fit, apply_changes(cases, change), draws, seed=seed, prob=prob, return_draws=True)
         d = p1 - p0
         rows.append(
             pred.assign(
                 scenario=name,
                 diff_mean=d.mean(axis=0),
-                diff_q05=np.quantile(d, 0.05, axis=0),
-                diff_q95=np.quantile(d, 0.95, axis=0),
+                diff_lower=np.quantile(d, lo, axis=0),
+                diff_upper=np.quantile(d, hi, axis=0),
                 p_increase=(d > 0).mean(axis=0),
             )
         )
@@ -229,4 +235,5 @@ def what_if(
     cols = ["scenario", *[c for c in out.columns if c != "scenario"]]
     out = out[cols]
     out.attrs["note"] = NEW_GROUP_NOTE
+    out.attrs["interval"] = prob
     return out

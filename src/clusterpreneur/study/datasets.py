@@ -198,6 +198,29 @@ def default_survey_path() -> Path:
     return DATA_DIR / SURVEY_FILE
 
 
+def provenance(survey: str | Path) -> dict:
+    """Whether a survey file is simulated, and where its true parameters are.
+
+    The shipped survey is recognised by its SHA-256 (``MANIFEST.json``); a file written by
+    ``clusterpreneur simulate`` by the ``<stem>_truth.json`` written beside it. Returns
+    ``{"simulated": bool, "how": text, "truth": path or None}``.
+    """
+    path = Path(survey)
+    shipped = json.loads((DATA_DIR / MANIFEST_FILE).read_text())
+    if sha256_bytes(path.read_bytes()) == shipped["sha256"].get(SURVEY_FILE):
+        how = (
+            f"the survey shipped with clusterpreneur, simulated by its generator (version "
+            f"{shipped['generator_version']}, seed {shipped['seed']}) with marginals calibrated to the "
+            "published figures of The Cluster Initiative Greenbook (2003)"
+        )
+        return {"simulated": True, "how": how, "truth": str(DATA_DIR / TRUTH_FILE)}
+    truth = path.with_name(f"{path.stem}_truth.json")
+    if truth.is_file():
+        how = f"simulated by clusterpreneur simulate (true parameters in {truth.name})"
+        return {"simulated": True, "how": how, "truth": str(truth)}
+    return {"simulated": False, "how": "", "truth": None}
+
+
 def load_default_truth() -> dict:
     """True parameters of the shipped default survey."""
     return json.loads((DATA_DIR / TRUTH_FILE).read_text())

@@ -68,3 +68,12 @@ M5 = M2.with_overrides(
 )
 
 LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5}
+
+SUMMARIES: dict[str, str] = {
+    "M1": "intercepts varying by country and by region",
+    "M2": "M1 and a breadth effect varying by country",
+    "M3": "M2 with social capital a latent trait of its four items",
+    "M4": "the three ratings as correlated ordinal outcomes",
+    "M5": "M2 and board composition, shrinkage on its interactions",
+}
+"""What each rung adds, in a reader's words (the report's ladder table)."""

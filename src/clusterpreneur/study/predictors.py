@@ -67,6 +67,59 @@ centred). The descriptions say so.
 
 STUDY_TERM_NAMES: tuple[str, ...] = tuple(t.name for t in STUDY_TERMS)
 
+TERM_LABELS: dict[str, str] = {
+    "intercept": "intercept",
+    "involve_research": "research involvement",
+    "involve_policy": "policy involvement",
+    "involve_industry": "industry involvement",
+    "involve_finance": "finance involvement",
+    "breadth": "breadth",
+    "peripheral": "peripheral region",
+    "sc_score": "social capital",
+    "log_firms": "log firms",
+    "anchor_firm": "anchor firm",
+    "public_private": "public-private mix",
+    "age": "age",
+    "prior_cluster": "previous cluster",
+    "board_diversity": "board diversity",
+    "ilr_research": "board: research vs rest (ILR)",
+    "ilr_policy": "board: policy vs industry, finance (ILR)",
+    "ilr_industry_finance": "board: industry vs finance (ILR)",
+}
+"""Readers' names of the predictor components (and the intercept)."""
+
+UNITS: dict[str, str] = {
+    "involve_research": "involvement point",
+    "involve_policy": "involvement point",
+    "involve_industry": "involvement point",
+    "involve_finance": "involvement point",
+    "breadth": "actor type",
+    "sc_score": "scale point",
+    "log_firms": "e-fold (x 2.7) of firms",
+    "age": "year",
+    "lfr_index": "index point",
+    "board_diversity": "Blau point",
+}
+"""The original unit of each continuous component (0/1 components: the unit is the switch)."""
+
+
+def term_label(name: str) -> str:
+    """A reader's name for a term or group-level scale: components joined by ' × '."""
+    if name.startswith("sigma_"):
+        return f"SD of {name.removeprefix('sigma_').replace('_', ' ')} effects"
+    return " × ".join(TERM_LABELS.get(c, c.replace("_", " ")) for c in name.split(":"))
+
+
+HYPOTHESES: dict[str, tuple[str, str]] = {
+    "H1": ("composition and synergy", "take-off rises with the breadth of clusterpreneur involvement"),
+    "H2": ("regional moderation", "breadth matters more in peripheral regions"),
+    "H3": ("social capital", "social capital raises take-off and partly offsets a peripheral location"),
+    "H4": ("critical mass", "more firms and a large anchor firm raise take-off"),
+    "H5": ("legitimacy", "initiatives mixing public and private clusterpreneurs take off more often"),
+    "H6": ("life cycle", "the policy actors' role shrinks as the initiative ages"),
+}
+"""Each hypothesis of :data:`STUDY_TERMS`: (short name, the claim in words)."""
+
 
 def terms_from_names(names: list[str] | tuple[str, ...]) -> tuple[Term, ...]:
     """Look up study terms by name; unknown names become plain terms without a hypothesis."""
