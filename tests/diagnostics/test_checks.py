@@ -1,4 +1,4 @@
-"""PPC numbers, LOO comparison with Pareto k by initiative, prior sensitivity flags, figures."""
+"""Predictive checks, LOO comparison with Pareto k by initiative, prior sensitivity flags, figures."""
 
 from __future__ import annotations
 
@@ -10,24 +10,45 @@ from clusterpreneur.diagnostics import compare_models, plots, ppc, prior_sensiti
 from clusterpreneur.diagnostics.compare import loo_with_pareto_k
 
 
-def test_binary_calibration(logistic_fits):
-    cal = ppc.binary_calibration(logistic_fits["full"], "takeoff")
-    assert 0 < cal["brier"] < 0.25
-    assert cal["miscalibration"] < 0.2
-    assert np.all(np.diff(cal["table"]["p_calibrated"]) >= -1e-12)  # isotonic
+def test_calibration_of_loo_probabilities(logistic_fits):
+    idata = logistic_fits["full"]
+    elpd, _ = loo_with_pareto_k(idata, var_name="takeoff")
+    y = np.asarray(idata["observed_data"]["takeoff"].values)
+    p = ppc.loo_probability(y, np.asarray(elpd.elpd_i))
+    assert np.all((p > 0) & (p < 1))
+    assert np.allclose(np.where(y == 1, p, 1 - p), np.exp(np.asarray(elpd.elpd_i)))
+    cal = ppc.calibration(y, p, seed=1)
+    assert cal.brier == pytest.approx(cal.mcb - cal.dsc + cal.unc)
+    assert np.all(np.diff(cal.table["calibrated"]) >= -1e-12)  # isotonic
+    assert (cal.table["lower"] <= cal.table["upper"]).all()
+    assert cal.mcb_p > 0.05  # the true model is calibrated
 
 
-def test_ordinal_frequencies(ordinal_fit):
+def test_calibration_detects_miscalibration():
+    """Outcomes drawn from p are calibrated; the same outcomes against overconfident
+    probabilities are not (known truth, seeded)."""
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.05, 0.95, size=400)
+    y = (rng.uniform(size=400) < p).astype(int)
+    good = ppc.calibration(y, p, seed=2)
+    bad = ppc.calibration(y, np.clip(0.5 + 1.8 * (p - 0.5), 0.001, 0.999), seed=2)
+    assert good.mcb_p > 0.01 and bad.mcb_p < 0.01
+    assert bad.mcb > 2 * good.mcb
+    again = ppc.calibration(y, p, seed=2)
+    pd.testing.assert_frame_equal(good.table, again.table)  # seeded
+
+
+def test_category_counts(ordinal_fit):
     assert ppc.family_of(ordinal_fit, "rating") == "ordinal"
-    table = ppc.ordinal_frequencies(ordinal_fit, "rating")
+    obs = np.asarray(ordinal_fit["observed_data"]["rating"].values)
+    reps = np.asarray(ordinal_fit["posterior_predictive"]["rating"].values).reshape(-1, obs.size)
+    table = ppc.category_counts(obs, reps)
     assert list(table["category"]) == [0, 1, 2, 3]
     assert table["observed"].sum() == 80
+    assert (table["lower"] <= table["predicted"]).all() and (table["predicted"] <= table["upper"]).all()
     assert not table["outside"].all()
-
-
-def test_loo_pit_check(logistic_fits):
-    res = ppc.loo_pit_check(logistic_fits["full"], "takeoff")
-    assert 0 <= res["p_value"] <= 1
+    shifted = ppc.category_counts(np.minimum(obs + 2, 3), reps)  # answers moved up: misfit
+    assert shifted["outside"].sum() >= 2
 
 
 def test_compare_stacking_prefers_true_model(logistic_fits):
@@ -65,48 +86,79 @@ def test_prior_sensitivity_needs_groups(funnel_fit):
         prior_sensitivity(funnel_fit)
 
 
-def test_figures_build_without_drawing(good_fit, logistic_fits, ordinal_fit):
-    out = plots.plot_convergence(good_fit, var_names=["mu", "tau"], backend="none")
-    assert set(out) == {"trace", "rank"}
-    plots.plot_ppc(logistic_fits["full"], "takeoff", backend="none")
-    plots.plot_ppc(ordinal_fit, "rating", backend="none")
-    plots.plot_loo_pit(logistic_fits["full"], "takeoff", backend="none")
-
-
 FOREST = pd.DataFrame(
     {
-        "outcome": "takeoff",
-        "model": ["bayes_M1"] * 3 + ["logit"] * 3,
-        "term": ["intercept", "breadth", "trust"] * 2,
+        "label": ["intercept", "breadth", "trust"] * 2,
+        "group": ["Bayes M1"] * 3 + ["logit"] * 3,
         "estimate": [0.1, 0.5, -0.2, 0.12, 0.45, -0.25],
-        "ci_lower": [-0.2, 0.2, -0.5, -0.1, 0.2, -0.6],
-        "ci_upper": [0.4, 0.8, 0.1, 0.3, 0.7, 0.1],
+        "lower": [-0.2, 0.2, -0.5, -0.1, 0.2, -0.6],
+        "upper": [0.4, 0.8, 0.1, 0.3, 0.7, 0.1],
     }
 )
 
 
-def test_forest_datasets_keep_given_intervals():
-    ds, interval, point = plots.forest_datasets(FOREST)
-    assert dict(ds["takeoff"].sizes) == {"chain": 1, "draw": 3, "model": 2, "term": 3}
-    assert float(interval["takeoff"].sel(model="logit", term="trust", ci_bound="lower")) == -0.6
-    assert float(point["takeoff"].sel(model="bayes_M1", term="breadth")) == 0.5
-    plots.plot_forest_comparison(FOREST, backend="none")
-    with pytest.raises(ValueError, match="ci_upper"):
-        plots.forest_datasets(FOREST.drop(columns="ci_upper"))
+def plotted(ax) -> pd.DataFrame:
+    """Points and interval ends an errorbar plot drew: (x, lower, upper) per marker."""
+    rows = []
+    for container in ax.containers:
+        line, _, (bars,) = container
+        for x, seg in zip(line.get_xdata(), bars.get_segments(), strict=True):
+            rows.append(
+                {"estimate": x, "lower": seg[0][0], "upper": seg[1][0], "group": container.get_label()}
+            )
+    return pd.DataFrame(rows)
 
 
-def test_figures_saved_as_png_and_svg(tmp_path, good_fit):
-    paths = [
-        *plots.save_figure(plots.plot_forest_comparison(FOREST, backend="matplotlib"), tmp_path / "forest")
-    ]
-    pcs = plots.plot_convergence(good_fit, tmp_path / "eight", var_names=["mu", "tau"], backend="matplotlib")
-    assert set(pcs) == {"trace", "rank"}
-    paths += [tmp_path / "eight_trace.png", tmp_path / "eight_rank.svg"]
-    for p in paths:
-        assert p.exists() and p.stat().st_size > 1000
-    assert (tmp_path / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_forest_draws_the_numbers_it_is_given():
+    fig = plots.plot_forest(FOREST, xlabel="log-odds")
+    ax = fig.axes[0]
+    drawn = plotted(ax)
+    for col in ("estimate", "lower", "upper"):
+        assert sorted(drawn[col]) == pytest.approx(sorted(FOREST[col]))
+    assert ax.get_xlabel() == "log-odds"
+    assert any(line.get_xdata()[0] == 0 for line in ax.lines)  # the zero line
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["trust", "breadth", "intercept"]
+
+
+def test_convergence_figure_prints_the_gate_numbers(good_fit):
+    from clusterpreneur.diagnostics import check_convergence
+    from clusterpreneur.pipeline.steps.diagnostics import convergence_panels
+
+    gate = check_convergence(good_fit)
+    panels = convergence_panels(good_fit, gate.table, k=3)
+    assert [p["label"] for p in panels] == list(gate.table.sort_values("ess_bulk")["parameter"][:3])
+    fig = plots.plot_convergence(panels)
+    texts = [ax.get_ylabel() for ax in fig.axes]
+    for p in panels:
+        assert any(f"R-hat {p['r_hat']:.3f}" in t and f"{p['ess_bulk']:,.0f}" in t for t in texts)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 2  # one title per column, none per panel: nothing overlaps
+
+
+def test_rank_band_holds_converged_chains():
+    """The simultaneous band holds about 95% of chains of independent draws (known truth)."""
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, 41)[1:-1]
+    lower, upper = plots.rank_ecdf_band(200, 4, grid, seed=1)
+    inside = 0
+    for _ in range(200):
+        ranks = np.argsort(np.argsort(rng.normal(size=800))).reshape(4, 200)
+        ecdf = (ranks[:, :, None] < np.floor(grid * 800)).mean(axis=1) - grid
+        inside += int(np.all((ecdf >= lower) & (ecdf <= upper), axis=1).sum())
+    assert 0.9 < inside / 800 < 0.99
+
+
+def test_figures_saved_as_png_and_svg(tmp_path):
+    paths = plots.save_figure(plots.plot_forest(FOREST, xlabel="x"), tmp_path / "forest")
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+    png = (tmp_path / "forest.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (tmp_path / "forest.svg").read_bytes()[:2000]
     assert not list(tmp_path.glob(".*"))  # no temporary files left
+    again = plots.save_figure(plots.plot_forest(FOREST, xlabel="x"), tmp_path / "again")
+    assert again[0].read_bytes() == png and again[1].read_bytes() == paths[1].read_bytes()  # same bytes
+    width = int.from_bytes(png[16:20], "big")
+    assert width == pytest.approx(6.8 * plots.DPI, abs=2)  # 200 dpi
 
 
 def test_sbc_ecdf_plot(tmp_path):

@@ -301,7 +301,7 @@ def _name_list(df: pd.DataFrame, col: str, fmt: str, limit: int = 12) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _flat_labels(da: xr.DataArray) -> list[str]:
+def flat_labels(da: xr.DataArray) -> list[str]:
     """``name[c1,c2]`` labels for every element of a (non-sample-dim) DataArray, C order."""
     if not da.dims:
         return [str(da.name)]
@@ -315,7 +315,7 @@ def _variables(post: xr.Dataset):
     for name, da in post.data_vars.items():
         da = da.rename(name).transpose("chain", "draw", ...)
         draws = np.asarray(da.values, dtype=float).reshape(da.sizes["chain"], da.sizes["draw"], -1)
-        yield draws, _flat_labels(da.isel(chain=0, draw=0, drop=True))
+        yield draws, flat_labels(da.isel(chain=0, draw=0, drop=True))
 
 
 def _chance(draws: np.ndarray, cs: ChainStats, above: np.ndarray, rhat_max: float) -> np.ndarray:

@@ -1,174 +1,359 @@
-"""Diagnostic figures with arviz-plots, saved as PNG and SVG atomically.
+"""Figures of the diagnostics and estimates, drawn with matplotlib and saved as 200 dpi PNG and SVG.
 
-Every ``plot_*`` function returns the PlotCollection(s) and, when ``path`` (a file stem, no
-extension) is given, saves ``<stem>.png`` and ``<stem>.svg``. ``backend="none"`` builds the
-plot without drawing (fast tests); saving needs a drawing backend (matplotlib by default).
+Every ``plot_*`` function takes the numbers it shows (the same tables a report prints beside
+it) and returns a matplotlib ``Figure`` built without pyplot (no display needed);
+:func:`save_figure` writes ``<stem>.png`` and ``<stem>.svg`` atomically and byte-identically
+for the same figure. Panels carry axis labels, reference lines (zero, the diagonal) and the
+categories' meanings; titles sit in the figure, one per column, so they never overlap.
+:func:`plot_sbc_ecdf` is the exception: an ArviZ figure of simulation-based calibration ranks.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import io
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from clusterpreneur.io import write_atomic
 
 FORMATS = ("png", "svg")
-FOREST_COLUMNS = ["outcome", "model", "term", "estimate", "ci_lower", "ci_upper"]
+_DECIMALS = re.compile(r"(-?\d+\.\d\d)\d+")
+_PATH = re.compile(r'(\s)d="([^"]*)"')
+DPI = 200
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+"""Okabe-Ito colours (distinguishable with colour-vision deficiencies)."""
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "clusterpreneur",
+    "svg.fonttype": "none",
+}
 
 
-def save_figure(pc, stem: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Save a PlotCollection as ``stem.<fmt>`` for each format, each written atomically."""
+def new_figure(width: float, height: float):
+    """A matplotlib Figure with the package's style that does not touch pyplot's global state."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    with mpl.rc_context(STYLE):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _styled(fn):
+    """Run ``fn`` under the package's matplotlib style (artists take rcParams when created)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib as mpl
+
+        with mpl.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """The figure as PNG (200 dpi) or SVG bytes, without time stamps (same figure, same bytes)."""
+    import matplotlib as mpl
+
+    buf = io.BytesIO()
+    meta = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    with mpl.rc_context(STYLE):
+        fig.savefig(buf, format=fmt, dpi=DPI, metadata=meta)
+    if fmt != "svg":
+        return buf.getvalue()
+    # path coordinates to 0.01 pt (matplotlib writes 6 decimals): a third of the size, same drawing
+    svg = _PATH.sub(
+        lambda m: f'{m.group(1)}d="' + _DECIMALS.sub(r"\1", m.group(2)).replace(" \nL ", " L ") + '"',
+        buf.getvalue().decode("utf-8"),
+    )
+    return svg.encode("utf-8")
+
+
+def save_figure(fig, stem: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Save ``stem.<fmt>`` for each format atomically: a matplotlib Figure or an ArviZ PlotCollection."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        if hasattr(fig, "savefig") and not hasattr(fig, "viz"):
+            paths.append(write_atomic(target, figure_bytes(fig, fmt)))
+            continue
         fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=f".{stem.name}.", suffix=f".{fmt}")
         os.close(fd)
         try:
-            pc.savefig(tmp)
-            paths.append(write_atomic(stem.with_name(f"{stem.name}.{fmt}"), Path(tmp).read_bytes()))
+            fig.savefig(tmp)
+            paths.append(write_atomic(target, Path(tmp).read_bytes()))
         finally:
             Path(tmp).unlink(missing_ok=True)
-    if pc.backend == "matplotlib":
-        import matplotlib.pyplot as plt
-
-        plt.close(pc.viz["figure"].item() if hasattr(pc.viz["figure"], "item") else pc.viz["figure"])
     return paths
 
 
-def _finish(pc, path, backend):
-    if path is not None and backend != "none":
-        save_figure(pc, path)
-    return pc
+# --------------------------------------------------------------------------- intervals
 
 
-def plot_convergence(
-    idata: xr.DataTree,
-    path: str | Path | None = None,
+@_styled
+def plot_intervals(
+    ax,
+    rows: pd.DataFrame,
     *,
-    var_names: Sequence[str] | None = None,
-    backend: str | None = None,
-) -> dict:
-    """Trace plot and rank (ECDF) plot; saved as ``<stem>_trace`` and ``<stem>_rank``."""
-    out = {
-        "trace": az.plot_trace(idata, var_names=var_names, backend=backend),
-        "rank": az.plot_rank(idata, var_names=var_names, backend=backend),
-    }
-    if path is not None:
-        for kind, pc in out.items():
-            _finish(pc, f"{path}_{kind}", backend)
-    return out
+    xlabel: str,
+    reference: float | None = 0.0,
+    groups: Sequence[str] | None = None,
+) -> None:
+    """Point estimates with intervals, one row per ``label``, one colour per ``group``.
 
-
-def forest_datasets(table: pd.DataFrame) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
-    """Turn a tidy estimates table into (pseudo-draws, interval, point) Datasets for plot_forest.
-
-    One variable per outcome, dims ``model`` x ``term``; missing (model, term) pairs are NaN.
+    ``rows``: columns ``label, group, estimate, lower, upper``; rows keep their order from top
+    to bottom; several groups of one label sit side by side. ``reference`` draws a vertical line
+    (zero for coefficients, ``None`` for none).
     """
-    missing = [c for c in FOREST_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"estimates table lacks columns {missing}; expected {FOREST_COLUMNS}")
-    out = {}
-    for outcome, g in table.groupby("outcome", sort=False):
-        wide = g.pivot_table(
-            index="model", columns="term", values=["ci_lower", "estimate", "ci_upper"], sort=False
+    labels = list(dict.fromkeys(rows["label"]))
+    groups = list(groups or dict.fromkeys(rows["group"]))
+    k = len(groups)
+    offsets = (np.arange(k) - (k - 1) / 2) * (0.7 / max(k, 1)) if k > 1 else np.zeros(1)
+    y_of = {lab: len(labels) - 1 - i for i, lab in enumerate(labels)}
+    if reference is not None:
+        ax.axvline(reference, color="0.45", lw=0.8, ls="--", zorder=0)
+    for g, (group, off) in enumerate(zip(groups, offsets, strict=True)):
+        sub = rows[rows["group"] == group]
+        y = np.array([y_of[lab] for lab in sub["label"]]) - off
+        est = sub["estimate"].to_numpy(float)
+        err = np.vstack([est - sub["lower"].to_numpy(float), sub["upper"].to_numpy(float) - est])
+        ax.errorbar(
+            est, y, xerr=err, fmt="o", ms=3.5, lw=1.1, capsize=0, color=PALETTE[g % len(PALETTE)], label=group
         )
-        models = list(dict.fromkeys(g["model"]))
-        terms = list(dict.fromkeys(g["term"]))
-        arr = np.stack(
-            [
-                wide[c].reindex(index=models, columns=terms).to_numpy(float)
-                for c in ("ci_lower", "estimate", "ci_upper")
-            ],
-            axis=-1,
-        )
-        out[str(outcome)] = xr.DataArray(
-            arr[None], dims=("chain", "model", "term", "draw"), coords={"model": models, "term": terms}
-        )
-    ds = xr.Dataset(out).transpose("chain", "draw", ...)
-    lower = ds.isel(chain=0, draw=0, drop=True)
-    point = ds.isel(chain=0, draw=1, drop=True)
-    upper = ds.isel(chain=0, draw=2, drop=True)
-    interval = xr.concat([lower, upper], dim=pd.Index(["lower", "upper"], name="ci_bound"))
-    return ds, interval, point
+    ax.set_yticks(range(len(labels)), labels[::-1])
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", color="0.92", lw=0.6)
 
 
-def plot_forest_comparison(
-    table: pd.DataFrame, path: str | Path | None = None, *, backend: str | None = None
+def legend_below(fig, ax) -> None:
+    """One legend under the figure for the labelled artists of ``ax`` (if more than one)."""
+    handles, names = ax.get_legend_handles_labels()
+    if len(handles) > 1:
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 5), frameon=False)
+
+
+@_styled
+def plot_forest(rows: pd.DataFrame, *, xlabel: str, title: str | None = None):
+    """A forest plot of :func:`plot_intervals` rows in a figure sized to the number of rows."""
+    n = rows["label"].nunique()
+    fig = new_figure(6.8, 0.32 * n + 1.4)
+    ax = fig.subplots()
+    plot_intervals(ax, rows, xlabel=xlabel)
+    legend_below(fig, ax)
+    if title:
+        ax.set_title(title, loc="left")
+    return fig
+
+
+# --------------------------------------------------------------------------- predictive checks
+
+
+@_styled
+def plot_calibration(cal, *, xlabel: str, ylabel: str, title: str | None = None):
+    """Calibration plot of a :class:`~clusterpreneur.diagnostics.ppc.Calibration`: PAV curve,
+    consistency band, diagonal, the probabilities as a rug, and the Brier decomposition."""
+    t = cal.table
+    fig = new_figure(4.2, 4.7)
+    ax = fig.subplots()
+    ax.fill_between(
+        t["p"], t["lower"], t["upper"], step="post", color=PALETTE[4], alpha=0.3, lw=0,
+        label=f"{cal.prob:.0%} consistency band",
+    )  # fmt: skip
+    ax.plot([0, 1], [0, 1], color="0.45", lw=0.8, ls="--", label="perfect calibration")
+    ax.step(t["p"], t["calibrated"], where="post", color=PALETTE[0], lw=1.4, label="PAV-calibrated share")
+    ax.plot(t["p"], np.full(len(t), -0.03), "|", color="0.3", ms=4, alpha=0.5)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.06, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_aspect("equal")
+    ax.text(
+        0.03, 0.97,
+        f"Brier {cal.brier:.3f} = MCB {cal.mcb:.3f} − DSC {cal.dsc:.3f} + UNC {cal.unc:.3f}\n"
+        f"MCB as large under calibration: p = {cal.mcb_p:.2f}",
+        transform=ax.transAxes, va="top", fontsize=7.5,
+    )  # fmt: skip
+    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, loc="left")
+    return fig
+
+
+def _break(label: str, width: int = 22) -> str:
+    """A parameter label over several lines: ``name[a,b]`` -> ``name`` / ``[a,`` / ``b]`` when long."""
+    if len(label) <= width or "[" not in label:
+        return label
+    name, rest = label.split("[", 1)
+    return name + "\n[" + rest.replace(",", ",\n") if len(rest) > width else f"{name}\n[{rest}"
+
+
+def _wrap(text: str, width: int = 11) -> str:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    return "\n".join([*lines, line])
+
+
+@_styled
+def plot_category_counts(
+    panels: Sequence[tuple[str, pd.DataFrame]], labels: Mapping[int, str], *, prob: float = 0.95
 ):
-    """Forest plot of Bayesian and statsmodels estimates side by side (one colour per model).
+    """Observed and predicted answers per category, one panel per outcome.
 
-    ``table``: columns ``outcome, model, term, estimate, ci_lower, ci_upper`` (the tidy format
-    of ``clusterpreneur.tables``); the intervals are drawn as given, not recomputed.
+    ``panels``: (title, :func:`~clusterpreneur.diagnostics.ppc.category_counts` table);
+    ``labels``: category code -> meaning (e.g. 1 -> "strongly disagree"), shown under each code.
     """
-    ds, interval, point = forest_datasets(table)
-    pc = az.plot_forest(
-        xr.DataTree.from_dict({"posterior": ds}),
-        stats={"trunk": interval, "twig": interval, "point_estimate": point},
-        backend=backend,
-    )
-    if backend != "none":
-        # legend support differs between backends; the plot stays valid without one
-        with contextlib.suppress(Exception):
-            pc.add_legend("model")
-    return _finish(pc, path, backend)
+    fig = new_figure(2.6 * len(panels) + 0.6, 3.6)
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    for ax, (title, t) in zip(axes, panels, strict=True):
+        x = np.arange(len(t))
+        pred = t["predicted"].to_numpy(float)
+        ax.bar(x, pred, color=PALETTE[4], alpha=0.5, width=0.7, label="predicted (posterior mean)")
+        ax.errorbar(
+            x, pred, yerr=[pred - t["lower"], t["upper"] - pred], fmt="none", color=PALETTE[0], lw=1.1,
+            label=f"{prob:.0%} predictive interval",
+        )  # fmt: skip
+        out = t["outside"].to_numpy(bool)
+        ax.plot(x[~out], t["observed"][~out], "o", color="black", ms=4, label="observed")
+        if out.any():
+            ax.plot(x[out], t["observed"][out], "D", color=PALETTE[5], ms=4.5, label="observed, outside")
+        ticks = [f"{c}\n{_wrap(labels.get(int(c), ''))}" for c in t["category"]]
+        ax.set_xticks(x, ticks, fontsize=7.5)
+        ax.set_title(title, loc="left")
+        ax.grid(axis="y", color="0.92", lw=0.6)
+    axes[0].set_ylabel("Initiatives")
+    handles, names = [], []
+    for ax in axes:
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="outside lower center", ncols=len(names), frameon=False)
+    return fig
 
 
-def plot_ppc(idata: xr.DataTree, var: str, path: str | Path | None = None, *, backend: str | None = None):
-    """PPC suited to the outcome: PAV calibration (binary), rootogram (ordinal), density otherwise."""
-    from clusterpreneur.diagnostics.ppc import family_of
-
-    family = family_of(idata, var)
-    if family == "binary":
-        pc = az.plot_ppc_pava(idata, var_names=[var], backend=backend)
-    elif family == "ordinal":
-        pc = az.plot_ppc_rootogram(idata, var_names=[var], backend=backend)
-    else:
-        pc = az.plot_ppc_dist(idata, var_names=[var], backend=backend)
-    return _finish(pc, path, backend)
+# --------------------------------------------------------------------------- convergence
 
 
-def plot_loo_pit(idata: xr.DataTree, var: str, path: str | Path | None = None, *, backend: str | None = None):
-    """LOO-PIT ECDF-difference plot with simultaneous bands (needs log_likelihood)."""
-    pc = az.plot_loo_pit(idata, var_names=[var], backend=backend)
-    return _finish(pc, path, backend)
+def rank_ecdf_band(
+    n_draws: int, n_chains: int, grid: np.ndarray, *, prob: float = 0.95, n_sim: int = 1000, seed: int = 0
+):
+    """Simultaneous ``prob`` band of one chain's rank-ECDF difference under convergence.
+
+    With ``n_chains`` chains of ``n_draws`` independent draws each, a chain's fractional ranks
+    among all draws are a random subset; the band is the pointwise envelope, at the level found
+    by simulation, that holds the whole curve of ``prob`` of simulated chains (Säilynoja,
+    Bürkner and Vehtari 2022). Returns (lower, upper) of ``ECDF - grid`` at ``grid``.
+    """
+    rng = np.random.default_rng(seed)
+    total = n_draws * n_chains
+    thresholds = np.floor(grid * total)
+    curves = []
+    for _ in range(n_sim // n_chains + 1):
+        perm = rng.permutation(total).reshape(n_chains, n_draws)
+        curves.append((perm[:, :, None] < thresholds[None, None, :]).mean(axis=1))
+    sims = np.concatenate(curves)[:n_sim] - grid
+    lo_q, hi_q = 0.0, (1 - prob)
+    for _ in range(30):  # bisection on the pointwise level
+        mid = (lo_q + hi_q) / 2
+        lower, upper = np.quantile(sims, [mid / 2, 1 - mid / 2], axis=0)
+        inside = np.all((sims >= lower) & (sims <= upper), axis=1).mean()
+        if inside >= prob:
+            lo_q = mid
+        else:
+            hi_q = mid
+    return tuple(np.quantile(sims, [lo_q / 2, 1 - lo_q / 2], axis=0))
+
+
+@_styled
+def plot_convergence(panels: Sequence[Mapping], *, prob: float = 0.95, max_trace: int = 120, seed: int = 0):
+    """Trace and rank-ECDF plots, one row per parameter.
+
+    ``panels``: mappings with ``label``, ``draws`` (chains x draws), ``r_hat``, ``ess_bulk``,
+    ``ess_tail`` (the gate's numbers, printed in each row). The trace shows at most
+    ``max_trace`` evenly spaced draws per chain. The rank panel thins each chain to about one
+    draw per effective sample (the band assumes independent draws; unthinned autocorrelated
+    draws would cross it although the chains have converged) and shows each chain's
+    rank-ECDF minus the uniform with the simultaneous ``prob`` band of :func:`rank_ecdf_band`.
+    """
+    n = len(panels)
+    fig = new_figure(7.0, 1.05 * n + 0.8)
+    axes = np.atleast_2d(fig.subplots(n, 2, gridspec_kw={"width_ratios": [1.5, 1]}))
+    for i, panel in enumerate(panels):
+        draws = np.asarray(panel["draws"], dtype=float)
+        chains, total = draws.shape
+        ax_t, ax_r = axes[i]
+        step = max(1, int(np.ceil(total / max_trace)))
+        x = np.arange(0, total, step)
+        for c in range(chains):
+            ax_t.plot(x, draws[c, ::step], lw=0.6, color=PALETTE[c % len(PALETTE)], alpha=0.85)
+        thin = max(1, int(np.floor(chains * total / max(panel["ess_bulk"], 1.0))))
+        kept_text = "all draws" if thin == 1 else f"1 draw in {thin}"
+        ax_t.set_ylabel(
+            f"{_break(panel['label'])}\nR-hat {panel['r_hat']:.3f}\n"
+            f"ESS {panel['ess_bulk']:,.0f} / {panel['ess_tail']:,.0f}\nranks: {kept_text}",
+            rotation=0, ha="right", va="center", fontsize=7.5, linespacing=1.25,
+        )  # fmt: skip
+        kept = draws[:, ::thin]
+        per_chain = kept.shape[1]
+        grid = np.linspace(0, 1, min(per_chain, 60) + 1)[1:-1]
+        ranks = np.argsort(np.argsort(kept.ravel(), kind="stable"), kind="stable").reshape(kept.shape)
+        thresholds = np.floor(grid * kept.size)
+        lower, upper = rank_ecdf_band(per_chain, chains, grid, prob=prob, seed=seed + i)
+        ax_r.fill_between(grid, lower, upper, color="0.85", lw=0)
+        ax_r.axhline(0, color="0.45", lw=0.7, ls="--")
+        for c in range(chains):
+            ecdf = (ranks[c][:, None] < thresholds[None, :]).mean(axis=0) - grid
+            ax_r.plot(grid, ecdf, lw=0.9, color=PALETTE[c % len(PALETTE)])
+        ax_r.set_xlim(0, 1)
+        if i < n - 1:
+            ax_t.tick_params(labelbottom=False)
+            ax_r.tick_params(labelbottom=False)
+    axes[0, 0].set_title("Trace (chains in colour)")
+    axes[0, 1].set_title("Rank ECDF − uniform")
+    axes[-1, 0].set_xlabel("Draw")
+    axes[-1, 1].set_xlabel("Fractional rank among all chains")
+    return fig
+
+
+# --------------------------------------------------------------------------- SBC (ArviZ)
 
 
 def plot_sbc_ecdf(result, path: str | Path | None = None, *, backend: str | None = None):
     """SBC ECDF-difference plot (``az.plot_ecdf_pit``, pot_c p-value per panel) of an SBCResult
     or of a DataTree with a ``prior_sbc`` group. Returns the saved paths when ``path`` is given,
     else the PlotCollection."""
+    import arviz as az
+    import xarray as xr
+
     dt = result if isinstance(result, xr.DataTree) else result.ranks
     pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend)
     if path is not None and backend != "none":
-        return save_figure(pc, path)
+        paths = save_figure(pc, path)
+        if pc.backend == "matplotlib":
+            import matplotlib.pyplot as plt
+
+            plt.close(pc.viz["figure"].item() if hasattr(pc.viz["figure"], "item") else pc.viz["figure"])
+        return paths
     return pc
-
-
-def plot_comparison(comparison, path: str | Path | None = None, *, backend: str | None = None):
-    """ELPD comparison plot of a ModelComparison (or az.compare table)."""
-    table = comparison.table if hasattr(comparison, "table") else comparison
-    pc = az.plot_compare(table, backend=backend)
-    return _finish(pc, path, backend)
-
-
-def all_figures(
-    fits: Mapping[str, xr.DataTree], outcome: str, folder: str | Path, *, backend: str | None = None
-) -> list[Path]:
-    """Trace/rank, PPC and LOO-PIT figures for every fit into ``folder``; returns written files."""
-    folder = Path(folder)
-    for name, idata in fits.items():
-        plot_convergence(idata, folder / f"{name}", backend=backend)
-        if "posterior_predictive" in idata.children:
-            plot_ppc(idata, outcome, folder / f"{name}_ppc", backend=backend)
-            if "log_likelihood" in idata.children:
-                plot_loo_pit(idata, outcome, folder / f"{name}_loo_pit", backend=backend)
-    return sorted(folder.glob("*.png")) + sorted(folder.glob("*.svg"))

@@ -463,7 +463,7 @@ def uniformity_table(ranks: xr.DataTree, alpha: float = 0.05) -> pd.DataFrame:
     import arviz_stats  # noqa: F401  (registers the .azstats accessor)
     from scipy import stats
 
-    from clusterpreneur.diagnostics.gate import _flat_labels
+    from clusterpreneur.diagnostics.gate import flat_labels
 
     u = ranks["prior_sbc"].to_dataset()
     n = u.sizes["simulation"]
@@ -473,7 +473,7 @@ def uniformity_table(ranks: xr.DataTree, alpha: float = 0.05) -> pd.DataFrame:
         da = da.rename(name)
         p, _, _ = da.azstats.uniformity_test(dim="simulation", method="pot_c")
         flat_u = da.transpose("simulation", ...).values.reshape(n, -1)
-        labels = _flat_labels(da.isel(simulation=0, drop=True).rename(name))
+        labels = flat_labels(da.isel(simulation=0, drop=True).rename(name))
         for j, label in enumerate(labels):
             counts, _ = np.histogram(flat_u[:, j], bins=n_bins, range=(0.0, 1.0))
             chi2, chi2_p = stats.chisquare(counts)
