@@ -73,11 +73,15 @@ def make_toml():
 
 @pytest.fixture(scope="session")
 def survey_csv(tmp_path_factory, small_survey) -> Path:
-    """The small simulated survey (120 initiatives) as a CSV file."""
+    """The small simulated survey (120 initiatives) as a CSV file, its true parameters beside it
+    (``survey_truth.json``, as ``clusterpreneur simulate`` writes them)."""
+    import json
+
     from clusterpreneur.study.readers import write_survey
 
     path = tmp_path_factory.mktemp("data") / "survey.csv"
     write_survey(small_survey.data, path)
+    path.with_name("survey_truth.json").write_text(json.dumps(small_survey.truth, sort_keys=True))
     return path
 
 

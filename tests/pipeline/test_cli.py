@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from clusterpreneur.cli import main
+from clusterpreneur.study.cases import SCENARIOS
 from clusterpreneur.study.readers import write_survey
 
 
@@ -19,7 +20,7 @@ def test_help_lists_commands_and_examples(capsys):
         main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for cmd in ("validate", "simulate", "fit", "diagnose", "report", "predict"):
+    for cmd in ("validate", "simulate", "fit", "diagnose", "report", "predict", "cache"):
         assert cmd in text
     assert "examples:" in text and "report my_survey.sav --mapping my_mapping.toml" in text
     with pytest.raises(SystemExit):
@@ -80,13 +81,26 @@ def test_fit_diagnose_predict(tmp_path, survey_csv, capsys):
     )  # fmt: skip
     assert code == 1 and fit.is_file()  # the tiny fit fails the gate (ESS < 400) but is written
     assert "bulk ESS < 400" in capsys.readouterr().out
-    assert main(["diagnose", str(fit)]) == 1
+    checks = tmp_path / "checks"
+    assert main(["diagnose", str(fit), "--out", str(checks)]) == 1
     assert "M1: convergence gate FAILED" in capsys.readouterr().out
+    for name in (
+        "gate.csv",
+        "loo.csv",
+        "ppc.csv",
+        "sensitivity.csv",
+        "convergence.png",
+        "calibration_takeoff.svg",
+    ):
+        assert (checks / name).stat().st_size > 0, name  # the same checks as the report's appendix
     preds = tmp_path / "pred.csv"
     assert main(["predict", str(fit), "--data", str(survey_csv), "--what-if", "--out", str(preds)]) == 0
     table = pd.read_csv(preds)
     assert "DNK-Biomedico" in capsys.readouterr().out
-    assert len(table) == 6 and table["mean"].between(0, 1).all()
+    assert len(table) == 1 + len(SCENARIOS) + 1 and table["mean"].between(0, 1).all()
+    assert (table["ci_lower"] <= table["mean"]).all() and "diff_upper" in table
+    assert main(["predict", str(fit), "--data", str(survey_csv), "--what-if", "--case", "nope"]) == 1
+    assert "DNK-Biomedico" in capsys.readouterr().err  # the error lists the cases there are
     assert main(["fit", str(survey_csv), "--model", "M9", "--out", str(fit)]) == 2
 
 
@@ -108,8 +122,10 @@ def test_report_on_a_users_spss_file_with_a_mapping(tmp_path, small_survey, make
     printed = capsys.readouterr().out
     assert str(out / "report.html") in printed
     html = (out / "report.html").read_text()
-    assert "Table 3. Bayesian model ladder" in html and "Table 7. North Jutland cases" in html
-    for name in ("descriptives", "ladder", "hypotheses", "diagnostics", "cases"):
+    assert "The model ladder as fitted" in html and "The North Jutland cases and what-if scenarios" in html
+    assert "<code>my_survey.sav</code>" in html and "my_mapping.toml" in html  # names its input
+    assert "Simulated data" not in html  # a survey of one's own is not flagged as simulated
+    for name in ("descriptives", "ladder", "hypotheses", "gate", "cases"):
         assert (out / "tables" / f"{name}.md").is_file()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["data"]["survey"] == str(survey.resolve())
@@ -119,3 +135,20 @@ def test_report_on_a_users_spss_file_with_a_mapping(tmp_path, small_survey, make
     assert main(["report", str(survey), "--config", str(config), "--out", str(tmp_path / "x"),
                  "--cache-dir", str(tmp_path / "cache")]) == 1  # fmt: skip
     assert "initiative_id" in capsys.readouterr().err
+
+
+def test_cache_size_and_prune(tiny_run, capsys, tmp_path):
+    _, _, cache = tiny_run
+    copy = tmp_path / "cache"
+    import shutil
+
+    shutil.copytree(cache, copy)
+    assert main(["cache", "--cache-dir", str(copy)]) == 0
+    printed = capsys.readouterr().out
+    assert "model_M1" in printed and "MiB" in printed
+    before = sorted(p for p in copy.rglob("*") if p.is_file())
+    assert main(["cache", "prune", "--dry-run", "--cache-dir", str(copy)]) == 0
+    assert "would remove" in capsys.readouterr().out
+    assert sorted(p for p in copy.rglob("*") if p.is_file()) == before  # a dry run removes nothing
+    assert main(["cache", "prune", "--cache-dir", str(copy)]) == 0
+    assert "removed" in capsys.readouterr().out

@@ -94,7 +94,7 @@ def assert_clean_outputs(out: Path) -> None:
 
 def assert_cache_complete(cache: Path) -> None:
     """Every cache entry has its marker; no staging folder is left after a completed run."""
-    for step in cache.iterdir():
+    for step in (p for p in cache.iterdir() if p.is_dir()):
         for entry in step.iterdir():
             assert not entry.name.startswith(STAGING_PREFIX), f"staging folder left: {entry}"
             assert (entry / MARKER).is_file(), f"entry without completion marker: {entry}"
@@ -134,7 +134,7 @@ def test_ctrl_c_while_writing_the_report_then_rerun_completes(tmp_path, survey_c
     config = make_toml(tmp_path, models=(), baselines=False)
     out, cache, signal_file = tmp_path / "out", tmp_path / "cache", tmp_path / "paused"
     args = ["report", "--config", str(config), "--out", str(out), "--cache-dir", str(cache)]
-    proc = _start(args, {PAUSE_ENV: f"report={signal_file}"})
+    proc = _start(args, {PAUSE_ENV: f"publish={signal_file}"})
     _wait_for(signal_file, proc)
     assert (out / "tables" / "descriptives.csv").is_file()  # halfway: some outputs written
     proc.send_signal(signal.SIGINT)

@@ -1,39 +1,45 @@
-"""Content-hash-keyed step cache: a step whose inputs did not change is not run again.
+"""Content-hash-keyed step cache: a step whose inputs and code did not change is not run again.
 
-A step's **key** is the SHA-256 of the canonical JSON of everything it depends on:
-its name, its parameters (model spec, sampler settings, ...), the hashes of its input files
-(the survey's SHA-256), the source code of the modules it runs (``code``), the package
-version and the keys of the upstream steps it reads. Change any of them and the key changes,
-so exactly the steps downstream of the change rerun.
+A step's **base key** is the SHA-256 of the canonical JSON of its name, its parameters (model
+spec, sampler settings, ...), the hashes of its input files, the package version and the keys
+of the upstream steps it reads. Its **code** is the set of package files it ran, each with its
+SHA-256 (:mod:`clusterpreneur.pipeline.codekey`); it is known only after the step has run, so
+it is stored with the result. A cached result is reused when its base key matches and every
+file of its code still has the recorded hash. The entry's **key** (the folder name, and what
+downstream steps put in their base keys) hashes both.
 
 Layout: ``<cache_dir>/<step>/<key>/`` holds the step's artefacts plus a completion marker
-``_COMPLETE.json`` (files and their SHA-256, the step's summary, wall time). A step runs in a
-staging folder ``<cache_dir>/<step>/.tmp-<key>-<pid>-<random>/``; every file in it is written
-atomically; the marker is written **last**; then the staging folder is renamed to its key.
-A step killed midway therefore leaves only a staging folder (removed by the next run) and is
-simply recomputed; an entry whose marker is missing or whose files do not match it is treated
-as absent.
+``_COMPLETE.json`` (base key, code files, artefacts and their SHA-256, the step's summary, wall
+time). A step runs in a staging folder ``<cache_dir>/<step>/.tmp-<pid>-<random>/``; every file
+in it is written atomically; the marker is written **last**; then the staging folder is renamed
+to its key. A step killed midway leaves only a staging folder (removed by the next run) and is
+simply recomputed; an entry whose marker is missing or whose files do not match it is absent.
+
+``<cache_dir>/runs.json`` records the entries the latest run into each output folder used;
+:meth:`StepCache.prune` removes every other entry, :meth:`StepCache.usage` reports sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from clusterpreneur.io import sha256_file, write_atomic
 
+CACHE_FORMAT = 2
+"""Version of the cache's layout and keys; part of every base key."""
 MARKER = "_COMPLETE.json"
 STAGING_PREFIX = ".tmp-"
+RUNS_FILE = "runs.json"
 
 
 def canonical_json(obj: Any) -> str:
@@ -46,44 +52,30 @@ def hash_json(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
-def code_hash(modules: Iterable[str]) -> str:
-    """SHA-256 over the source files of the named modules (a package counts all its ``.py``)."""
-    h = hashlib.sha256()
-    for name in sorted(set(modules)):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            h.update(f"{name}:absent".encode())
-            continue
-        origin = Path(getattr(mod, "__file__", "") or "")
-        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
-        for f in files:
-            if f.is_file():
-                h.update(f"{name}:{f.relative_to(origin.parent).as_posix()}:".encode())
-                h.update(sha256_file(f).encode())
-    return h.hexdigest()
-
-
 def step_key(
     step: str,
     *,
     params: Any = None,
     inputs: dict[str, str] | None = None,
     upstream: dict[str, str] | None = None,
-    code: str = "",
     version: str = "",
 ) -> str:
-    """The content hash that identifies one run of ``step`` (see the module docstring)."""
+    """The base key of one run of ``step`` (everything but its code; see the module docstring)."""
     return hash_json(
         {
             "step": step,
             "params": params,
             "inputs": inputs or {},
             "upstream": upstream or {},
-            "code": code,
             "version": version,
+            "format": CACHE_FORMAT,
         }
     )
+
+
+def entry_key(base: str, code: dict[str, str]) -> str:
+    """The key of a result: its base key and the hashes of the files it ran."""
+    return hash_json({"base": base, "code": code})
 
 
 def _safe(step: str) -> str:
@@ -102,6 +94,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 @dataclass
 class CacheEntry:
     """A completed step in the cache."""
@@ -115,6 +111,11 @@ class CacheEntry:
     def summary(self) -> dict[str, Any]:
         return self.marker.get("summary", {})
 
+    @property
+    def code(self) -> dict[str, str]:
+        """Package files the step ran (and its resources), with their SHA-256."""
+        return self.marker.get("code", {})
+
     def file(self, name: str) -> Path:
         """Path of artefact ``name`` (raises ``FileNotFoundError`` naming the step if absent)."""
         p = self.path / name
@@ -122,45 +123,72 @@ class CacheEntry:
             raise FileNotFoundError(f"step {self.step!r} has no artefact {name!r} in {self.path}")
         return p
 
+    def has(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
 
 class StepCache:
-    """The cache folder: look up, stage, commit and clean step results."""
+    """The cache folder: look up, stage, commit, report sizes and prune step results."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def entry_dir(self, step: str, key: str) -> Path:
-        return self.root / _safe(step) / key
+    def step_dir(self, step: str) -> Path:
+        return self.root / _safe(step)
 
-    def lookup(self, step: str, key: str, *, verify: bool = True) -> CacheEntry | None:
-        """The completed entry for (step, key), or ``None`` if absent or incomplete/corrupt."""
-        path = self.entry_dir(step, key)
-        marker_path = path / MARKER
-        if not marker_path.is_file():
-            return None
+    def entry_dir(self, step: str, key: str) -> Path:
+        return self.step_dir(step) / key
+
+    def _read_entry(self, step: str, path: Path, *, verify: bool) -> CacheEntry | None:
         try:
-            marker = json.loads(marker_path.read_text())
+            marker = json.loads((path / MARKER).read_text())
             files = marker["files"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if marker.get("key") != key:
+        if marker.get("key") != path.name:
             return None
         for name, digest in files.items():
             f = path / name
             if not f.is_file() or (verify and sha256_file(f) != digest):
                 return None
-        return CacheEntry(step, key, path, marker)
+        return CacheEntry(step, path.name, path, marker)
+
+    def lookup(
+        self, step: str, base: str, digest: Callable[[str], str], *, verify: bool = True
+    ) -> CacheEntry | None:
+        """The completed entry of ``step`` for base key ``base`` whose code files all still hash as
+        recorded (``digest(file)`` gives the current hash), or None."""
+        folder = self.step_dir(step)
+        if not folder.is_dir():
+            return None
+        candidates = []
+        for path in folder.iterdir():
+            if path.name.startswith(STAGING_PREFIX) or not (path / MARKER).is_file():
+                continue
+            try:
+                marker = json.loads((path / MARKER).read_text())
+            except (OSError, ValueError):
+                continue
+            if marker.get("base") != base:
+                continue
+            if all(digest(f) == h for f, h in marker.get("code", {}).items()):
+                candidates.append((marker.get("finished", ""), path))
+        for _, path in sorted(candidates, reverse=True):
+            entry = self._read_entry(step, path, verify=verify)
+            if entry is not None:
+                return entry
+        return None
 
     def clean_stale(self, step: str) -> list[Path]:
         """Remove staging folders of this step left by processes that no longer run."""
         removed = []
-        folder = self.root / _safe(step)
+        folder = self.step_dir(step)
         if not folder.is_dir():
             return removed
         for p in folder.glob(f"{STAGING_PREFIX}*"):
             parts = p.name.removeprefix(STAGING_PREFIX).split("-")
             try:
-                pid = int(parts[1])
+                pid = int(parts[0])
             except (IndexError, ValueError):
                 pid = -1
             if pid < 0 or not _pid_alive(pid):
@@ -169,12 +197,12 @@ class StepCache:
         return removed
 
     @contextlib.contextmanager
-    def stage(self, step: str, key: str):
+    def stage(self, step: str):
         """A fresh staging folder; removed again if the body raises (including Ctrl-C)."""
-        folder = self.root / _safe(step)
+        folder = self.step_dir(step)
         folder.mkdir(parents=True, exist_ok=True)
         self.clean_stale(step)
-        staging = folder / f"{STAGING_PREFIX}{key[:16]}-{os.getpid()}-{secrets.token_hex(4)}"
+        staging = folder / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         staging.mkdir()
         try:
             yield staging
@@ -183,9 +211,16 @@ class StepCache:
             raise
 
     def commit(
-        self, step: str, key: str, staging: Path, summary: dict[str, Any], seconds: float
+        self,
+        step: str,
+        base: str,
+        code: dict[str, str],
+        staging: Path,
+        summary: dict[str, Any],
+        seconds: float,
     ) -> CacheEntry:
         """Hash the staged files, write the marker last, then move the folder to its key."""
+        key = entry_key(base, code)
         files = {
             p.relative_to(staging).as_posix(): sha256_file(p)
             for p in sorted(staging.rglob("*"))
@@ -194,6 +229,8 @@ class StepCache:
         marker = {
             "step": step,
             "key": key,
+            "base": base,
+            "code": code,
             "files": files,
             "summary": summary,
             "seconds": round(seconds, 3),
@@ -205,6 +242,65 @@ class StepCache:
             shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         return CacheEntry(step, key, final, marker)
+
+    # ------------------------------------------------------------------ runs, sizes, pruning
+
+    def runs(self) -> dict[str, dict[str, Any]]:
+        """``{output folder: {"finished": time, "entries": ["<step dir>/<key>", ...]}}``."""
+        try:
+            return json.loads((self.root / RUNS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def record_run(self, out_dir: Path, entries: dict[str, CacheEntry]) -> None:
+        """Remember the entries the run into ``out_dir`` used (what :meth:`prune` keeps)."""
+        runs = self.runs()
+        runs[str(Path(out_dir).resolve())] = {
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "entries": sorted(f"{e.path.parent.name}/{e.key}" for e in entries.values()),
+        }
+        write_atomic(self.root / RUNS_FILE, json.dumps(runs, indent=2, sort_keys=True) + "\n")
+
+    def _entry_dirs(self):
+        if not self.root.is_dir():
+            return
+        for step_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for path in sorted(step_dir.iterdir()):
+                if path.is_dir():
+                    yield step_dir.name, path
+
+    def usage(self) -> list[dict[str, Any]]:
+        """One row per step folder: entries, bytes, and those the latest runs used."""
+        used = {e for run in self.runs().values() for e in run.get("entries", [])}
+        rows: dict[str, dict[str, Any]] = {}
+        for step, path in self._entry_dirs():
+            row = rows.setdefault(step, {"step": step, "entries": 0, "bytes": 0, "used": 0, "used_bytes": 0})
+            size = folder_bytes(path)
+            row["entries"] += 1
+            row["bytes"] += size
+            if f"{step}/{path.name}" in used:
+                row["used"] += 1
+                row["used_bytes"] += size
+        return list(rows.values())
+
+    def prune(self, *, dry_run: bool = False) -> list[tuple[Path, int]]:
+        """Remove every entry (and staging folder) that no recorded latest run used.
+
+        Returns ``(path, bytes)`` of what was (or, with ``dry_run``, would be) removed.
+        """
+        used = {e for run in self.runs().values() for e in run.get("entries", [])}
+        gone = []
+        for step, path in self._entry_dirs():
+            if path.name.startswith(STAGING_PREFIX):
+                pid = path.name.removeprefix(STAGING_PREFIX).split("-")[0]
+                if pid.isdigit() and _pid_alive(int(pid)):
+                    continue
+            elif f"{step}/{path.name}" in used:
+                continue
+            gone.append((path, folder_bytes(path)))
+            if not dry_run:
+                shutil.rmtree(path, ignore_errors=True)
+        return gone
 
     def clear(self) -> None:
         """Remove the whole cache folder."""

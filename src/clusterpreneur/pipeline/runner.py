@@ -1,15 +1,16 @@
 """Run the study as ordered, cached steps and write one output folder with a manifest.
 
-:func:`run_study` plans the steps (:func:`clusterpreneur.pipeline.outputs.plan`: data ->
-descriptives -> baselines -> models -> diagnostics -> comparison / forest plot / cases),
-runs each one unless the cache (:mod:`clusterpreneur.pipeline.cache`) already holds its
-result for the same content key, then renders the report (:mod:`clusterpreneur.pipeline.report`)
-into the output folder and writes ``manifest.json`` last: package and dependency versions,
-git commit, SHA-256 of the data, seeds, per-step key, wall time and whether it was cached.
+:func:`run_study` plans the steps (:func:`clusterpreneur.pipeline.plan.plan`), validates every
+one of them before any runs (a bad case file or a missing browser is reported before minutes of
+sampling), runs each one unless the cache (:mod:`clusterpreneur.pipeline.cache`) holds its
+result for the same inputs and the same code, then copies the report step's files into the
+output folder and writes ``manifest.json`` last: package and dependency versions, git commit,
+SHA-256 of the data, seeds, per-step key, code files, wall time and whether it was cached.
 
 Test hook: with ``CLUSTERPRENEUR_TEST_PAUSE="<step>=<file>"`` in the environment, the named
-step (or ``report``, halfway through writing the output folder) touches ``<file>`` after it
-has written part of its files and then waits, so a test can kill the run at that point.
+step (or ``publish``, halfway through copying the report into the output folder) touches
+``<file>`` after it has written part of its files and then waits, so a test can kill the run
+at that point.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from typing import Any
 
 from clusterpreneur.errors import ClusterpreneurError
 from clusterpreneur.io import sha256_file, write_atomic
-from clusterpreneur.pipeline.cache import CacheEntry, StepCache, code_hash, step_key
+from clusterpreneur.pipeline import codekey
+from clusterpreneur.pipeline.cache import CacheEntry, StepCache, step_key
 from clusterpreneur.pipeline.config import StudyConfig
+from clusterpreneur.pipeline.step import RunContext, Step
 
 logger = logging.getLogger("clusterpreneur.pipeline")
 
@@ -52,26 +55,6 @@ def package_version() -> str:
 
 
 @dataclass
-class Step:
-    """One cached unit of work.
-
-    ``fn(ctx, upstream, workdir)`` writes its artefacts into ``workdir`` (atomically) and returns
-    a JSON-able summary. ``deps`` name the steps whose entries it reads (``upstream``);
-    ``params``, ``inputs`` (name -> SHA-256) and the source of ``code`` modules go into its key.
-    ``sampling`` marks steps that run MCMC (the manifest reports whether any did).
-    """
-
-    name: str
-    fn: Callable[[RunContext, dict[str, CacheEntry], Path], dict[str, Any]]
-    deps: tuple[str, ...] = ()
-    params: Any = None
-    inputs: dict[str, str] = field(default_factory=dict)
-    code: tuple[str, ...] = ()
-    sampling: bool = False
-    title: str = ""
-
-
-@dataclass
 class StepRecord:
     name: str
     key: str
@@ -79,18 +62,7 @@ class StepRecord:
     seconds: float
     summary: dict[str, Any]
     sampling: bool = False
-
-
-@dataclass
-class RunContext:
-    """What every step can see: the configuration, the input files and their hashes."""
-
-    config: StudyConfig
-    survey_path: Path
-    mapping_path: Path | None
-    cases_path: Path | None
-    hashes: dict[str, str]
-    progress: Any = None
+    code: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +79,15 @@ class RunResult:
     def sampled(self) -> list[str]:
         """Steps that ran MCMC in this run (empty when every sampling step came from the cache)."""
         return [r.name for r in self.records if r.sampling and not r.cached]
+
+    @property
+    def failed_models(self) -> list[str]:
+        """Models whose fit failed the convergence gate in this run."""
+        return [
+            name.split(":", 1)[1]
+            for name, e in self.entries.items()
+            if name.startswith("diagnostics:") and e.summary.get("passed") is False
+        ]
 
 
 def maybe_pause(point: str) -> None:
@@ -221,6 +202,14 @@ class _Progress:
             logger.info("[%d/%d] %s: %s", i, self.total, name, how)
 
 
+def step_code(step: Step, tracked: codekey.CodeTracker) -> set[str]:
+    """The package files that make up ``step``'s code (see :mod:`clusterpreneur.pipeline.codekey`)."""
+    module = type(step).__module__
+    files = codekey.static_files(module, transitive=not tracked.active)
+    files |= tracked.files | codekey.resource_files(step.resources)
+    return files - codekey.INFRASTRUCTURE
+
+
 def run_steps(
     steps: list[Step],
     ctx: RunContext,
@@ -229,48 +218,61 @@ def run_steps(
     force: bool = False,
     progress: bool | None = None,
 ) -> tuple[dict[str, CacheEntry], list[StepRecord]]:
-    """Run ``steps`` in order (dependencies first), reusing cached results unless ``force``."""
+    """Validate every step, then run them in order (dependencies first), reusing cached results
+    unless ``force``."""
     version = package_version()
     entries: dict[str, CacheEntry] = {}
     records: list[StepRecord] = []
-    keys: dict[str, str] = {}
+    known: set[str] = set()
+    for step in steps:
+        missing = [d for d in step.deps if d not in known]
+        if missing:
+            raise StepError(f"step {step.name!r} depends on {missing}, which do not run before it")
+        known.add(step.name)
+    for step in steps:
+        step.validate(ctx)
+    digests = codekey.FileDigests()
     with _Progress(len(steps), progress) as bar:
         ctx.progress = bar
         for i, step in enumerate(steps, start=1):
-            missing = [d for d in step.deps if d not in keys]
-            if missing:
-                raise StepError(f"step {step.name!r} depends on {missing}, which do not run before it")
-            key = step_key(
+            base = step_key(
                 step.name,
-                params=step.params,
-                inputs=step.inputs,
-                upstream={d: keys[d] for d in step.deps},
-                code=code_hash(step.code) if step.code else "",
+                params=step.params(),
+                upstream={d: entries[d].key for d in step.deps},
                 version=version,
             )
-            keys[step.name] = key
             bar.start(i, step.name)
-            entry = None if force else cache.lookup(step.name, key)
+            entry = None if force else cache.lookup(step.name, base, digests)
             t0 = time.perf_counter()
             if entry is None:
                 upstream = {d: entries[d] for d in step.deps}
-                with cache.stage(step.name, key) as workdir:
+                with cache.stage(step.name) as workdir:
                     try:
-                        summary = step.fn(ctx, upstream, workdir) or {}
+                        with codekey.CodeTracker() as tracked:
+                            summary = step.run(ctx, upstream, workdir) or {}
                     except ClusterpreneurError:
                         raise
                     except Exception as exc:
                         raise StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}") from exc
                     maybe_pause(step.name)
                     seconds = time.perf_counter() - t0
-                    entry = cache.commit(step.name, key, workdir, summary, seconds)
+                    code = digests.digests(step_code(step, tracked))
+                    entry = cache.commit(step.name, base, code, workdir, summary, seconds)
                 cached = False
             else:
                 seconds = time.perf_counter() - t0
                 cached = True
             entries[step.name] = entry
             records.append(
-                StepRecord(step.name, key, cached, round(seconds, 3), entry.summary, step.sampling)
+                StepRecord(
+                    step.name,
+                    entry.key,
+                    cached,
+                    round(seconds, 3),
+                    entry.summary,
+                    step.sampling,
+                    sorted(entry.code),
+                )
             )
             bar.done(i, step.name, cached, seconds)
     return entries, records
@@ -304,6 +306,39 @@ def _prune_previous(out_dir: Path, keep: set[str]) -> None:
                 p.unlink(missing_ok=True)
 
 
+REPORTED_VERSIONS = (
+    "clusterpreneur",
+    "python",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "statsmodels",
+    "numpy",
+    "pandas",
+)
+"""Versions the report prints (the manifest has every dependency's)."""
+
+
+def publish(entry: CacheEntry, out_dir: Path, pause: Callable[[str], None] | None = None) -> list[str]:
+    """Copy a step's files into ``out_dir`` (each atomically), files in folders first and the
+    report last; return them relative to ``out_dir``."""
+    files = sorted(
+        entry.marker.get("files", {}), key=lambda rel: ("/" not in rel, rel.startswith("report."), rel)
+    )
+    written = []
+    for k, rel in enumerate(files):
+        write_atomic(out_dir / rel, (entry.path / rel).read_bytes())
+        written.append(rel)
+        if pause is not None and k == len(files) // 2:
+            pause("publish")
+    return written
+
+
+def _safe_name(step: str) -> str:
+    return step.replace(":", "_")
+
+
 def run_study(
     config: StudyConfig | None = None,
     out_dir: str | Path = Path("results") / "paper",
@@ -311,9 +346,18 @@ def run_study(
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     force: bool = False,
     progress: bool | None = None,
+    pdf: bool = False,
+    only: tuple[str, ...] | None = None,
 ) -> RunResult:
-    """Run the whole study; return the report path, the manifest and what each step did."""
-    from clusterpreneur.pipeline import outputs, report
+    """Run the whole study (or, with ``only``, the named steps and what they need); return the
+    report path, the manifest and what each step did.
+
+    The report and its tables and figures go to ``out_dir``; with ``only`` each selected
+    step's files go to ``out_dir/<step>/`` instead (``model:M2`` -> ``model_M2``).
+    """
+    from clusterpreneur.pipeline.plan import plan, select
+    from clusterpreneur.pipeline.report import REPORT_FILE
+    from clusterpreneur.study.datasets import provenance
 
     config = config or StudyConfig()
     config.check()
@@ -325,21 +369,35 @@ def run_study(
         hashes["mapping"] = sha256_file(mapping)
     if cases is not None:
         hashes["cases"] = sha256_file(cases)
+    truth = provenance(survey)["truth"]
+    if truth:
+        hashes["truth"] = sha256_file(truth)
     ctx = RunContext(config, survey, mapping, cases, hashes)
-    steps = outputs.plan(config, ctx)
+    out_dir = Path(out_dir)
+    versions = dependency_versions()
+    shown = {"clusterpreneur": package_version(), **{k: versions.get(k, "") for k in REPORTED_VERSIONS[1:]}}
+    steps = plan(config, ctx, pdf=pdf, versions=shown)
+    if only:
+        steps = select(steps, only)
     cache = StepCache(cache_dir)
     entries, records = run_steps(steps, ctx, cache, force=force, progress=progress)
 
-    out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    written = report.write_outputs(config, entries, out_dir, records, pause=maybe_pause)
+    written: list[str] = []
+    if only:
+        for name in [s.name for s in steps if s.name in set(only) or s.name.split(":", 1)[0] in set(only)]:
+            sub = _safe_name(name)
+            written += [f"{sub}/{rel}" for rel in publish(entries[name], out_dir / sub)]
+    else:
+        written = publish(entries["report"], out_dir, pause=maybe_pause)
     report_seconds = time.perf_counter() - t0
     _prune_previous(out_dir, set(written))
+    cache.record_run(out_dir, entries)
     manifest = {
         "title": config.title,
         "started": started,
         "package": {"name": "clusterpreneur", "version": package_version()},
-        "versions": dependency_versions(),
+        "versions": versions,
         "platform": {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count()},
         "git": git_commit(),
         "data": {
@@ -349,11 +407,13 @@ def run_study(
             "mapping_sha256": hashes.get("mapping"),
             "cases": str(cases) if cases else "shipped North Jutland cases",
             "cases_sha256": hashes.get("cases"),
+            "truth": str(truth) if truth else None,
         },
         "config": config.to_dict(),
         "seeds": {m: config.seed_for(m) for m in config.models},
         "cache_dir": str(Path(cache_dir).resolve()),
         "forced": force,
+        "only": list(only) if only else None,
         "steps": [
             {
                 "name": r.name,
@@ -362,13 +422,14 @@ def run_study(
                 "seconds": r.seconds,
                 "sampling": r.sampling,
                 "summary": r.summary,
+                "code": r.code,
             }
             for r in records
         ],
         "sampled": [r.name for r in records if r.sampling and not r.cached],
-        "report_seconds": round(report_seconds, 3),
+        "publish_seconds": round(report_seconds, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),
         "outputs": {rel: sha256_file(out_dir / rel) for rel in sorted(written)},
     }
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
-    return RunResult(out_dir, out_dir / report.REPORT_FILE, manifest, records, entries)
+    return RunResult(out_dir, out_dir / REPORT_FILE, manifest, records, entries)

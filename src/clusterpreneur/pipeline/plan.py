@@ -1,0 +1,138 @@
+"""The study's plan: which steps run, in which order, reading which others.
+
+::
+
+    data -> descriptives
+         -> baselines
+         -> model:<M> -> estimates:<M>, diagnostics:<M>      (every model of [models] fit)
+    model:*                          -> comparison
+    baselines, estimates:<ref>       -> forest               (reference model, take-off)
+    estimates:*, diagnostics:*, data -> hypotheses
+    data, model:<ref>                -> cases                (reference model, take-off)
+    everything                       -> report
+
+A model or check that is not configured simply has no step; the report says what is missing.
+``only`` keeps the named steps (``model`` matches every ``model:<M>``) and what they need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from clusterpreneur.models.verdict import VerdictRule
+from clusterpreneur.pipeline.config import ConfigError, StudyConfig
+from clusterpreneur.pipeline.step import RunContext, Step
+from clusterpreneur.pipeline.steps.baselines import BaselinesStep
+from clusterpreneur.pipeline.steps.cases import CasesStep
+from clusterpreneur.pipeline.steps.comparison import ComparisonStep
+from clusterpreneur.pipeline.steps.data import DataStep
+from clusterpreneur.pipeline.steps.descriptives import DescriptivesStep
+from clusterpreneur.pipeline.steps.diagnostics import DiagnosticsStep
+from clusterpreneur.pipeline.steps.estimates import EstimatesStep
+from clusterpreneur.pipeline.steps.forest import ForestStep
+from clusterpreneur.pipeline.steps.hypotheses import HypothesesStep
+from clusterpreneur.pipeline.steps.model import ModelStep
+from clusterpreneur.pipeline.steps.report import ReportStep
+
+logger = logging.getLogger("clusterpreneur.pipeline")
+
+RULE = VerdictRule()
+"""The verdict rule of the study's report (:mod:`clusterpreneur.models.verdict`)."""
+
+
+def study_design() -> Path | None:
+    """``analysis/STUDY.md`` of the repository the package runs from (None when installed)."""
+    import clusterpreneur
+
+    study = Path(clusterpreneur.__file__).resolve().parents[2] / "analysis" / "STUDY.md"
+    return study if study.is_file() else None
+
+
+def plan(
+    config: StudyConfig,
+    ctx: RunContext,
+    *,
+    pdf: bool = False,
+    versions: dict[str, str] | None = None,
+) -> list[Step]:
+    """The study's steps for ``config``, dependencies first."""
+    from clusterpreneur.study.ladder import LADDER
+
+    unknown = [m for m in config.models if m not in LADDER]
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown} in the configuration; the ladder has {sorted(LADDER)}")
+    steps: list[Step] = [
+        DataStep("data", inputs=dict(ctx.hashes)),
+        DescriptivesStep("descriptives", deps=("data",)),
+    ]
+    if config.baselines:
+        steps.append(BaselinesStep("baselines", deps=("data",), seed=config.seed))
+    for m in config.models:
+        steps.append(
+            ModelStep(
+                f"model:{m}",
+                deps=("data",),
+                sampling=True,
+                spec=LADDER[m],
+                settings=config.settings_for(m),
+                seed=config.seed_for(m),
+                ppc_draws=config.ppc_draws,
+            )
+        )
+    for m in config.models:
+        steps.append(EstimatesStep(f"estimates:{m}", deps=("data", f"model:{m}"), model=m, prob=RULE.prob))
+        steps.append(
+            DiagnosticsStep(
+                f"diagnostics:{m}", deps=(f"model:{m}",), model=m, prob=RULE.prob, seed=config.seed_for(m)
+            )
+        )
+    takeoff = [m for m in config.models if LADDER[m].family != "ordinal"]
+    if takeoff:
+        steps.append(ComparisonStep("comparison", deps=tuple(f"model:{m}" for m in takeoff)))
+    if config.models:
+        steps.append(
+            HypothesesStep(
+                "hypotheses",
+                deps=("data", *(f"{k}:{m}" for m in config.models for k in ("estimates", "diagnostics"))),
+                models=tuple(config.models),
+                override_gate=config.override_gate,
+                rule=RULE,
+            )
+        )
+    ref = config.reference_model
+    if ref is not None and LADDER[ref].family != "ordinal":
+        if config.baselines:
+            steps.append(ForestStep("forest", deps=("baselines", f"estimates:{ref}"), model=ref))
+        steps.append(CasesStep("cases", deps=("data", f"model:{ref}"), model=ref, seed=config.seed))
+    steps.append(
+        ReportStep(
+            "report",
+            deps=tuple(s.name for s in steps),
+            rule=RULE,
+            pdf=pdf,
+            versions=versions or {},
+            study_design=study_design(),
+        )
+    )
+    return steps
+
+
+def select(steps: list[Step], only: Iterable[str]) -> list[Step]:
+    """The steps named in ``only`` (a bare name such as ``model`` matches ``model:<M>``) and every
+    step they need, in plan order."""
+    wanted = set(only)
+    by_name = {s.name: s for s in steps}
+    unknown = [w for w in wanted if w not in by_name and not any(n.startswith(f"{w}:") for n in by_name)]
+    if unknown:
+        kinds = sorted({n.split(":", 1)[0] for n in by_name})
+        raise ConfigError(f"unknown step(s) {sorted(unknown)}; the plan has {kinds}")
+    keep: set[str] = set()
+    todo = [n for n in by_name if n in wanted or n.split(":", 1)[0] in wanted]
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo += list(by_name[name].deps)
+    return [s for s in steps if s.name in keep]

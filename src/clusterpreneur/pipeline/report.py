@@ -1,0 +1,182 @@
+"""The paper as one self-contained HTML file, plus every table as CSV, Markdown and LaTeX.
+
+:func:`render` builds every exhibit of :mod:`clusterpreneur.pipeline.paper`, numbers them and
+renders the Jinja templates in ``pipeline/templates`` (``report.html.j2``, one template per
+section, ``exhibit.html.j2`` for tables and figures, ``report.css``). Figures are embedded as
+PNG (base64), so the file opens offline: no script, style sheet, font or image is fetched.
+
+Output layout (written by the ``report`` step)::
+
+    report.html          the paper
+    report.pdf           the same, printed by headless Chromium (``--pdf``)
+    tables/<name>.csv    each table's numbers at full precision (tidy)
+    tables/<name>.md     ... as the reader sees it, Markdown
+    tables/<name>.tex    ... as the reader sees it, LaTeX (booktabs)
+    tables.md, tables.tex    all tables in one file
+    figures/<name>.png   each figure, 200 dpi; figures/<name>.svg the same as vector graphics
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup
+
+from clusterpreneur.models.verdict import VerdictRule
+from clusterpreneur.pipeline import exhibits as ex
+from clusterpreneur.pipeline import facts
+from clusterpreneur.pipeline.cache import CacheEntry
+from clusterpreneur.pipeline.paper import EXHIBITS, SECTIONS, numbering, shown
+from clusterpreneur.pipeline.typeset import MINUS, fmt_prob, interval, number
+
+REPORT_FILE = "report.html"
+PDF_FILE = "report.pdf"
+TEMPLATES = "pipeline/templates"
+
+
+@dataclass
+class Rendered:
+    """Everything the report step writes: relative path -> bytes or text."""
+
+    files: dict[str, bytes | str] = field(default_factory=dict)
+    tables: dict[str, ex.TableResult] = field(default_factory=dict)
+
+
+def environment():
+    """The Jinja environment of the package's templates, with the tables' number formats."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("clusterpreneur.pipeline", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda v, d=2: number(v, d)
+    env.filters["signed"] = lambda v, d=2: ("+" if float(v) > 0 else "") + number(v, d)
+    env.filters["pct"] = lambda v, d=0: "" if v is None or pd.isna(v) else f"{100 * float(v):.{d}f}%"
+    env.filters["prob"] = fmt_prob
+    env.filters["interval"] = lambda pair, d=2: interval(pair[0], pair[1], d)
+    env.filters["span"] = lambda pair, d=2: f"{number(pair[0], d)} to {number(pair[1], d)}"
+    env.filters["minus"] = lambda s: str(s).replace("-", MINUS)
+    env.filters["join_and"] = join_and
+    return env
+
+
+def join_and(items) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def embedded(figure: ex.FigureFile, dpi: int = 200) -> tuple[str, int]:
+    """A figure as a data URI (the SVG when there is one: smaller, and sharp in print) and its
+    width in CSS pixels (96 per inch), so that it shows at the size it was drawn."""
+    if figure.svg is not None:
+        head = figure.svg[:2000].decode("utf-8", "replace")
+        found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
+        if found:
+            uri = "data:image/svg+xml;base64," + base64.b64encode(figure.svg).decode("ascii")
+            return uri, round(float(found.group(1)) * 96 / 72)
+    width = int.from_bytes(figure.png[16:20], "big")  # the PNG's IHDR width in pixels
+    return "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii"), round(width / dpi * 96)
+
+
+def render(
+    config,
+    entries: Mapping[str, CacheEntry],
+    *,
+    rule: VerdictRule,
+    versions: Mapping[str, str],
+    study_link: str | None,
+) -> Rendered:
+    """Build, number and render every exhibit; return the files of the output folder."""
+    src = ex.Sources(entries, config)
+    results = {name: e.build(src) for name, e in EXHIBITS.items()}
+    numbers = numbering(results)
+    env = environment()
+    out = Rendered()
+
+    def ref(name: str) -> str:
+        return numbers.get(name, f"({EXHIBITS[name].title}: not in this run)")
+
+    captions = {name: env.from_string(e.caption).render(ref=ref) for name, e in EXHIBITS.items()}
+    exhibit_template = env.get_template("exhibit.html.j2")
+
+    def show(name: str) -> Markup:
+        e = EXHIBITS[name]
+        result = results.get(name)
+        context = {"exhibit": e, "number": numbers.get(name), "caption": captions[name], "result": result}
+        if isinstance(result, ex.TableResult):
+            context["table_html"] = Markup(result.reader.html())
+        elif shown(result):
+            context["images"] = [(f.panel, *embedded(f), f.stem) for f in result]
+        elif result is None:
+            return Markup("")
+        else:
+            context["reason"] = result.reason
+        return Markup(exhibit_template.render(**context))
+
+    all_md = [f"# {config.title}: tables\n"]
+    all_tex = [f"% {config.title}: tables (needs \\usepackage{{booktabs}})\n"]
+    for section in SECTIONS:
+        for name in section.exhibits:
+            result = results.get(name)
+            if isinstance(result, ex.TableResult):
+                title = f"{numbers[name]}. {EXHIBITS[name].title}"
+                md = result.reader.markdown()
+                tex = result.reader.latex()
+                out.files[f"tables/{name}.csv"] = result.data.to_csv(
+                    index=False, lineterminator="\n", float_format="%.10g"
+                )
+                out.files[f"tables/{name}.md"] = f"## {title}\n\n{captions[name]}\n\n{md}"
+                out.files[f"tables/{name}.tex"] = f"% {title}\n{tex}"
+                all_md.append(f"## {title}\n\n{captions[name]}\n\n{md}")
+                all_tex.append(f"% {title}\n{tex}")
+                out.tables[name] = result
+            elif shown(result):
+                for f in result:
+                    out.files[f"figures/{f.stem}.png"] = f.png
+                    if f.svg is not None:
+                        out.files[f"figures/{f.stem}.svg"] = f.svg
+    highs = [src.csv(f"diagnostics:{m}", "high_k.csv") for m in src.models]
+    highs = [h for h in highs if h is not None and len(h)]
+    if highs:
+        out.files["tables/high_k.csv"] = pd.concat(highs, ignore_index=True).to_csv(
+            index=False, lineterminator="\n", float_format="%.10g"
+        )
+    out.files["tables.md"] = "\n".join(all_md)
+    out.files["tables.tex"] = "\n".join(all_tex)
+
+    from clusterpreneur.study.predictors import HYPOTHESES
+
+    context: dict[str, Any] = {
+        "config": config,
+        "hypotheses": HYPOTHESES,
+        "sections": SECTIONS,
+        "show": show,
+        "ref": ref,
+        "numbers": numbers,
+        "rule": rule,
+        "versions": versions,
+        "study_link": study_link,
+        "data": facts.data_facts(src),
+        "hyp": facts.hypothesis_facts(src),
+        "forest": facts.forest_facts(src),
+        "comparison": facts.comparison_facts(src),
+        "cases": facts.case_facts(src),
+        "diag": facts.diagnostics_facts(src),
+        "methods": facts.method_facts(src),
+        "models": list(config.models),
+        "reference": config.reference_model,
+        "missing": [EXHIBITS[n].title for n, r in results.items() if isinstance(r, ex.NotRun | ex.Withheld)],
+        "css": Markup(env.loader.get_source(env, "report.css")[0]),
+    }
+    out.files[REPORT_FILE] = env.get_template("report.html.j2").render(**context)
+    return out
