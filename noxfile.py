@@ -74,7 +74,8 @@ print(f"installed package at {clusterpreneur.__file__}: {len(df)} rows from {def
 def paper(session: nox.Session) -> None:
     """The whole study on the shipped data -> results/paper/report.html (+ tables, manifest).
 
-    Cached steps are reused; options after -- pass through, e.g. `nox -s paper -- --force`.
+    Cached steps are reused; options after -- pass through, e.g. `nox -s paper -- --force` or
+    `nox -s paper -- --pdf` (report.pdf too, printed by headless Chromium).
     """
     install(session)
     session.run(
@@ -96,9 +97,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def models(session: nox.Session) -> None:
-    """Fit the Bayesian model ladder M1-M5 on the shipped survey; fits under results/models."""
+    """Fit the Bayesian model ladder M1-M5 on the shipped survey (the study's cached model steps);
+    fits under results/models/model_<M>/."""
     install(session)
-    session.run("python", "-m", "clusterpreneur.models", "--out", "results/models", *session.posargs)
+    session.run(
+        "python", "-m", "clusterpreneur", "report", "--config", "analysis/study.toml",
+        "--only", "model", "--out", "results/models", *session.posargs,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON, default=False)
@@ -112,10 +117,13 @@ def baselines(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def diagnostics(session: nox.Session) -> None:
-    """Convergence gate, PPC, LOO-PIT, LOO comparison, prior sensitivity and figures for fits of
-    the shipped data -> results/diagnostics. Options after --, e.g. `-- M1 M2 --fits results/models`."""
+    """Convergence gate, calibration and rating checks, LOO, prior sensitivity and their figures for
+    every fit of the ladder, and the LOO comparison (the study's cached steps) -> results/diagnostics."""
     install(session)
-    session.run("python", "-m", "clusterpreneur.diagnostics", *session.posargs)
+    session.run(
+        "python", "-m", "clusterpreneur", "report", "--config", "analysis/study.toml",
+        "--only", "diagnostics,comparison", "--out", "results/diagnostics", *session.posargs,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON, default=False)

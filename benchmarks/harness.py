@@ -309,7 +309,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             if nox_.get("wall_s") is not None:
                 lines += [
                     f"`{nox_.get('command', 'nox -s paper')}` as a whole (warm nox env): "
-                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}).",
+                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}; load "
+                    f"{fmt(nox_.get('load_avg_1min'))}); step cache afterwards "
+                    f"{fmt(nox_.get('cache_mib'))} MiB, report.html {fmt(nox_.get('report_mib'))} MiB.",
                     "",
                 ]
             per = study.get("per_model") or {}

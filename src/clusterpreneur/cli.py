@@ -35,10 +35,12 @@ examples:
   clusterpreneur validate my_survey.sav --mapping my_mapping.toml
   clusterpreneur simulate --out sim/survey.csv --n-initiatives 250 --seed 1
   clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
-  clusterpreneur diagnose results/fits/M2.nc
+  clusterpreneur diagnose results/fits/M2.nc --out results/fits/M2_checks
   clusterpreneur predict results/fits/M2.nc --data data/survey.csv --what-if
   clusterpreneur report                                   # the whole study on the shipped data
+  clusterpreneur report --pdf                             # ... and report.pdf beside report.html
   clusterpreneur report my_survey.sav --mapping my_mapping.toml --out results/my_study
+  clusterpreneur cache prune --dry-run                    # what pruning the step cache would free
 
 exit codes: 0 ok, 1 a check failed, 2 usage error, 130 interrupted
 """
@@ -247,6 +249,20 @@ def cmd_diagnose(args) -> int:
         from clusterpreneur.diagnostics import check_convergence
 
         print(check_convergence(idata, label=label).table.to_string(index=False))
+    if args.out:
+        from clusterpreneur.pipeline.steps.diagnostics import diagnose, study_labels
+        from clusterpreneur.pipeline.steps.model import outcomes_of, posterior_predictive
+
+        predictive = None
+        if args.data:
+            from clusterpreneur.models import load_fit
+
+            fitted = load_fit(path, _read(args.data, args.mapping, args.encoding, args.mapping_encoding))
+            if fitted.spec.family == "ordinal":
+                predictive = posterior_predictive(fitted, outcomes_of(idata), args.ppc_draws, seed=args.seed)
+        out = Path(args.out)
+        diagnose(idata, label, out, predictive=predictive, labels=study_labels(), seed=args.seed)
+        print(f"wrote the checks of {label} to {out} (tables as CSV, figures as PNG and SVG)")
     return code
 
 
@@ -256,18 +272,18 @@ def cmd_predict(args) -> int:
     from clusterpreneur.files import csv_bytes
     from clusterpreneur.io import write_atomic
     from clusterpreneur.models import load_fit
-    from clusterpreneur.pipeline.outputs import scenario_frame, validate_rows
+    from clusterpreneur.study.cases import case_predictions, check_scenarios, validate_rows
     from clusterpreneur.study.datasets import north_jutland_cases
 
-    fitted = load_fit(args.fit, _read(args.data, args.mapping, args.encoding, args.mapping_encoding))
     if args.cases:
         cases = _read(args.cases, args.cases_mapping, args.encoding, args.mapping_encoding)
     else:
         cases = validate_rows(north_jutland_cases(), "shipped North Jutland cases")
     if args.what_if:
-        frame = scenario_frame(cases, args.case)
-        pred = fitted.predict(frame.drop(columns="scenario"), seed=args.seed)
-        pred.insert(0, "scenario", frame["scenario"].to_numpy())
+        check_scenarios(cases, args.case)  # a bad case is named before the fit is loaded
+    fitted = load_fit(args.fit, _read(args.data, args.mapping, args.encoding, args.mapping_encoding))
+    if args.what_if:
+        pred = case_predictions(fitted, cases, case_id=args.case, seed=args.seed)
     else:
         pred = fitted.predict(cases, seed=args.seed)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -280,7 +296,6 @@ def cmd_predict(args) -> int:
 
 def cmd_report(args) -> int:
     from clusterpreneur.pipeline import load_config, run_study
-    from clusterpreneur.pipeline.outputs import failed_models
 
     config_path = args.config
     if config_path is None and Path("analysis/study.toml").is_file():
@@ -305,15 +320,23 @@ def cmd_report(args) -> int:
     if args.override_gate:
         changes["override_gate"] = True
     config = config.with_changes(**changes)
-    result = run_study(config, args.out, cache_dir=args.cache_dir, force=args.force)
+    only = tuple(s for s in args.only.split(",") if s) if args.only else None
+    result = run_study(config, args.out, cache_dir=args.cache_dir, force=args.force, pdf=args.pdf, only=only)
     cached = sum(r.cached for r in result.records)
+    if only:
+        print(f"steps {', '.join(only)}: their files are in {result.out_dir}/<step>/")
+    else:
+        pdf = f"\npdf: {result.out_dir / 'report.pdf'}" if args.pdf else ""
+        print(
+            f"report: {result.report}{pdf}\n"
+            f"tables: {result.out_dir / 'tables'} (CSV, Markdown, LaTeX; all in tables.md / tables.tex)\n"
+            f"manifest: {result.out_dir / 'manifest.json'}"
+        )
     print(
-        f"report: {result.report}\n"
-        f"tables: {result.out_dir / 'tables'} (CSV, Markdown, LaTeX; all in tables.md / tables.tex)\n"
-        f"manifest: {result.out_dir / 'manifest.json'}\n"
         f"{len(result.records)} steps ({cached} from the cache) in {result.manifest['total_seconds']:.1f} s"
     )
-    failed = failed_models(result.entries, config)
+    print(cache_summary(args.cache_dir), file=sys.stderr)
+    failed = result.failed_models
     if failed:
         how = "reported flagged" if config.override_gate else "withheld from the report"
         print(
@@ -322,6 +345,44 @@ def cmd_report(args) -> int:
             file=sys.stderr,
         )
         return EXIT_OK if config.override_gate else EXIT_CHECK
+    return EXIT_OK
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def cache_summary(cache_dir: str | Path) -> str:
+    """One line: the step cache's size and what ``clusterpreneur cache prune`` would free."""
+    from clusterpreneur.pipeline.cache import StepCache
+
+    rows = StepCache(cache_dir).usage()
+    total = sum(r["bytes"] for r in rows)
+    free = total - sum(r["used_bytes"] for r in rows)
+    return f"step cache {cache_dir}: {_mib(total)}; `clusterpreneur cache prune` would free {_mib(free)}"
+
+
+def cmd_cache(args) -> int:
+    from clusterpreneur.pipeline.cache import StepCache
+
+    cache = StepCache(args.cache_dir)
+    if args.action == "prune":
+        gone = cache.prune(dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        for path, size in gone:
+            print(f"{verb} {path} ({_mib(size)})")
+        print(f"{verb} {len(gone)} entries, {_mib(sum(s for _, s in gone))}")
+        return EXIT_OK
+    rows = cache.usage()
+    if not rows:
+        print(f"step cache {args.cache_dir}: empty")
+        return EXIT_OK
+    width = max(len(r["step"]) for r in rows)
+    print(f"{'step':<{width}}  entries  {'size':>12}  used by the latest runs")
+    for r in rows:
+        used = f"{r['used']} ({_mib(r['used_bytes'])})"
+        print(f"{r['step']:<{width}}  {r['entries']:>7}  {_mib(r['bytes']):>12}  {used}")
+    print(cache_summary(args.cache_dir))
     return EXIT_OK
 
 
@@ -433,10 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
         """
         clusterpreneur diagnose results/fits/M2.nc
         clusterpreneur diagnose results/fits/M2.nc --table
+        clusterpreneur diagnose results/fits/M4.nc --data data/survey.csv --out results/fits/M4_checks
         """,
     )
     p.add_argument("fit", help="NetCDF file written by `clusterpreneur fit`")
     p.add_argument("--table", action="store_true", help="print R-hat and ESS of every parameter")
+    p.add_argument("--out", help="folder for every check's tables and figures (the report's appendix)")
+    p.add_argument("--data", help="the survey the model was fitted on (rating checks need it)")
+    p.add_argument("--mapping", help="TOML column mapping for --data")
+    p.add_argument("--ppc-draws", type=int, default=200, help="posterior draws for predictive checks")
+    p.add_argument("--seed", type=int, default=20032, help="seed of the checks' simulations")
+    _encoding_options(p)
     p.set_defaults(func=cmd_diagnose)
 
     p = add(
@@ -468,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
         clusterpreneur report --out results/paper --force      # rerun every step
         clusterpreneur report my_survey.sav --mapping my_mapping.toml --out results/my_study
         clusterpreneur report --models M1,M2 --sampler pymc --draws 300 --tune 300 --chains 2
+        clusterpreneur report --pdf                            # also report.pdf (needs Chromium)
+        clusterpreneur report --only model --out results/models   # fit the ladder, no report
         """,
     )
     p.add_argument(
@@ -483,8 +553,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated models to fit, e.g. M1,M2 ('' for none)")
     p.add_argument("--reference", help="model of the hypothesis table, forest plot and cases")
     p.add_argument("--override-gate", action="store_true", help="report fits that fail the gate (flagged)")
+    p.add_argument("--pdf", action="store_true", help="also print report.pdf with headless Chromium")
+    p.add_argument(
+        "--only",
+        help="run only these steps (and what they need) and copy their files to --out/<step>, no report; "
+        "e.g. model, diagnostics, baselines, cases",
+    )
     _sampling_options(p, defaults=False)
     p.set_defaults(func=cmd_report)
+
+    p = add(
+        "cache",
+        "show the step cache's size, or prune it to what the latest runs used",
+        """
+        clusterpreneur cache
+        clusterpreneur cache prune --dry-run
+        clusterpreneur cache prune --cache-dir .cache/clusterpreneur
+        """,
+    )
+    p.add_argument("action", nargs="?", choices=("size", "prune"), default="size")
+    p.add_argument(
+        "--cache-dir", default=".cache/clusterpreneur", help="step cache folder (default: %(default)s)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="with prune: list what would go, remove nothing")
+    p.set_defaults(func=cmd_cache)
     return parser
 
 
