@@ -339,6 +339,8 @@ def cmd_report(args) -> int:
     failed = result.failed_models
     if failed:
         how = "reported flagged" if config.override_gate else "withheld from the report"
+        if only:
+            how = "not to be reported (see their diagnostics)"
         print(
             f"convergence gate FAILED for {', '.join(failed)}: their estimates are {how}. "
             "See the diagnostics table; sample longer (--draws/--tune) and rerun.",

@@ -79,6 +79,7 @@ def test_size_report_and_prune_keep_what_the_latest_run_used(tmp_path):
     cache = StepCache(tmp_path / "cache")
     old = _commit(cache, "a" * 64, "x\n" * 1000)
     new = _commit(cache, "b" * 64, "y\n")
+    (tmp_path / "out").mkdir()
     cache.record_run(tmp_path / "out", {"s": new})
     usage = {r["step"]: r for r in cache.usage()}
     assert usage["s"]["entries"] == 2 and usage["s"]["used"] == 1
@@ -90,3 +91,5 @@ def test_size_report_and_prune_keep_what_the_latest_run_used(tmp_path):
     assert [p for p, _ in gone] == [old.path] and not old.path.exists()
     assert cache.lookup("s", "b" * 64, same) is not None
     assert cache.prune() == []
+    (tmp_path / "out").rmdir()  # its run no longer counts: nothing is kept
+    assert [p for p, _ in cache.prune()] == [new.path]

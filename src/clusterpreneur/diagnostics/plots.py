@@ -333,7 +333,7 @@ def plot_convergence(panels: Sequence[Mapping], *, prob: float = 0.95, max_trace
     axes[0, 0].set_title("Trace (chains in colour)")
     axes[0, 1].set_title("Rank ECDF − uniform")
     axes[-1, 0].set_xlabel("Draw")
-    axes[-1, 1].set_xlabel("Fractional rank among all chains")
+    axes[-1, 1].set_xlabel("Fractional rank")
     return fig
 
 

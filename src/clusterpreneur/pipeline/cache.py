@@ -16,7 +16,8 @@ to its key. A step killed midway leaves only a staging folder (removed by the ne
 simply recomputed; an entry whose marker is missing or whose files do not match it is absent.
 
 ``<cache_dir>/runs.json`` records the entries the latest run into each output folder used;
-:meth:`StepCache.prune` removes every other entry, :meth:`StepCache.usage` reports sizes.
+:meth:`StepCache.prune` removes every other entry (runs into folders since deleted no longer
+count), :meth:`StepCache.usage` reports sizes.
 """
 
 from __future__ import annotations
@@ -269,9 +270,13 @@ class StepCache:
                 if path.is_dir():
                     yield step_dir.name, path
 
+    def used(self) -> set[str]:
+        """``<step dir>/<key>`` of every entry the latest run into a still existing output folder used."""
+        return {e for out, run in self.runs().items() if Path(out).exists() for e in run.get("entries", [])}
+
     def usage(self) -> list[dict[str, Any]]:
         """One row per step folder: entries, bytes, and those the latest runs used."""
-        used = {e for run in self.runs().values() for e in run.get("entries", [])}
+        used = self.used()
         rows: dict[str, dict[str, Any]] = {}
         for step, path in self._entry_dirs():
             row = rows.setdefault(step, {"step": step, "entries": 0, "bytes": 0, "used": 0, "used_bytes": 0})
@@ -288,7 +293,7 @@ class StepCache:
 
         Returns ``(path, bytes)`` of what was (or, with ``dry_run``, would be) removed.
         """
-        used = {e for run in self.runs().values() for e in run.get("entries", [])}
+        used = self.used()
         gone = []
         for step, path in self._entry_dirs():
             if path.name.startswith(STAGING_PREFIX):

@@ -66,6 +66,17 @@ class Sources:
             return None
         return read_csv(e.file(name))
 
+    def per_model(self, kind: str, name: str) -> pd.DataFrame | None:
+        """CSV ``name`` of step ``<kind>:<M>`` of every model, stacked (None when there is none)."""
+        parts = [self.csv(f"{kind}:{m}", name) for m in self.models]
+        parts = [p for p in parts if p is not None and len(p)]
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    def per_model_figures(self, name: str) -> list[FigureFile]:
+        """Figure ``name`` of every model's diagnostics step, as ``<name>_<M>``."""
+        figs = [self.figure(f"diagnostics:{m}", name, f"{name}_{m}", m) for m in self.models]
+        return [f for f in figs if f]
+
     def json(self, step: str, name: str) -> Any:
         e = self.entries.get(step)
         return None if e is None or not e.has(name) else read_json(e.file(name))
@@ -365,28 +376,16 @@ def gate(src: Sources):
 
 
 def convergence_figures(src: Sources):
-    figs = [src.figure(f"diagnostics:{m}", "convergence", f"convergence_{m}", m) for m in src.models]
-    figs = [f for f in figs if f]
-    return figs or NotRun()
+    return src.per_model_figures("convergence") or NotRun()
 
 
 def loo(src: Sources):
-    parts, highs = [], []
-    for m in src.models:
-        t = src.csv(f"diagnostics:{m}", "loo.csv")
-        if t is not None:
-            parts.append(t)
-        h = src.csv(f"diagnostics:{m}", "high_k.csv")
-        if h is not None:
-            highs.append(h)
-    if not parts:
+    t = src.per_model("diagnostics", "loo.csv")
+    if t is None:
         return NotRun()
-    t = pd.concat(parts, ignore_index=True)
-    high = (
-        pd.concat(highs, ignore_index=True)
-        if highs
-        else pd.DataFrame(columns=["model", "outcome", "initiative"])
-    )
+    high = src.per_model("diagnostics", "high_k.csv")
+    if high is None:
+        high = pd.DataFrame(columns=["model", "outcome", "initiative"])
     shown = []
     for _, r in t.iterrows():
         ids = high[(high["model"] == r["model"]) & (high["outcome"] == r["outcome"])]["initiative"].astype(
@@ -415,11 +414,9 @@ def loo(src: Sources):
 
 
 def ppc_scores(src: Sources):
-    parts = [src.csv(f"diagnostics:{m}", "ppc.csv") for m in src.models]
-    parts = [p for p in parts if p is not None]
-    if not parts:
+    t = src.per_model("diagnostics", "ppc.csv")
+    if t is None:
         return NotRun()
-    t = pd.concat(parts, ignore_index=True)
     binary = t[t["family"] == "binary"]
     if binary.empty:
         return None
@@ -486,19 +483,15 @@ def category_counts(src: Sources):
 
 
 def counts_figures(src: Sources):
-    figs = [src.figure(f"diagnostics:{m}", "counts", f"counts_{m}", m) for m in src.models]
-    figs = [f for f in figs if f]
-    return figs or None
+    return src.per_model_figures("counts") or None
 
 
 def sensitivity(src: Sources):
-    parts = [src.csv(f"diagnostics:{m}", "sensitivity.csv") for m in src.models]
-    parts = [p for p in parts if p is not None]
-    if not parts:
+    t = src.per_model("diagnostics", "sensitivity.csv")
+    if t is None:
         return NotRun()
     from clusterpreneur.study.predictors import term_label
 
-    t = pd.concat(parts, ignore_index=True)
     t["name"] = [_parameter_label(p, term_label) for p in t["parameter"]]
     cols = [
         Column("model", "Model"),

@@ -145,12 +145,9 @@ def render(
                     out.files[f"figures/{f.stem}.png"] = f.png
                     if f.svg is not None:
                         out.files[f"figures/{f.stem}.svg"] = f.svg
-    highs = [src.csv(f"diagnostics:{m}", "high_k.csv") for m in src.models]
-    highs = [h for h in highs if h is not None and len(h)]
-    if highs:
-        out.files["tables/high_k.csv"] = pd.concat(highs, ignore_index=True).to_csv(
-            index=False, lineterminator="\n", float_format="%.10g"
-        )
+    high = src.per_model("diagnostics", "high_k.csv")
+    if high is not None:
+        out.files["tables/high_k.csv"] = high.to_csv(index=False, lineterminator="\n", float_format="%.10g")
     out.files["tables.md"] = "\n".join(all_md)
     out.files["tables.tex"] = "\n".join(all_tex)
 

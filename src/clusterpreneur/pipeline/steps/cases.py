@@ -55,7 +55,7 @@ def plot_cases(table: pd.DataFrame):
             }
         )
         diff.loc[table["scenario"].eq("as coded").to_numpy(), ["estimate", "lower", "upper"]] = np.nan
-        plot_intervals(right, diff, xlabel="Change from the case\nas coded (mean, 95% interval)")
+        plot_intervals(right, diff, xlabel="Change from as coded\n(mean, 95% interval)")
         right.tick_params(labelleft=False)
     return fig
 
