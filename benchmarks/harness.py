@@ -314,6 +314,19 @@ def render_markdown(results: dict[str, Any]) -> str:
                     f"{fmt(nox_.get('cache_mib'))} MiB, report.html {fmt(nox_.get('report_mib'))} MiB.",
                     "",
                 ]
+            steps = study.get("steps") or {}
+            if steps:
+                sampling = sum(v["seconds"] for k, v in steps.items() if k.startswith("model:"))
+                rest = sum(v["seconds"] for k, v in steps.items() if not k.startswith("model:"))
+                slowest = sorted(((v["seconds"], k) for k, v in steps.items() if not k.startswith("model:")))[
+                    -3:
+                ]
+                lines += [
+                    f"Steps: sampling (model:*) {fmt(sampling)} s, every other step {fmt(rest)} s (slowest: "
+                    + ", ".join(f"{k} {fmt(s)} s" for s, k in reversed(slowest))
+                    + ").",
+                    "",
+                ]
             per = study.get("per_model") or {}
             if per:
                 rows = [

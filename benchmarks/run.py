@@ -223,6 +223,7 @@ def study_timing(args) -> dict:
                 "returncode": proc.returncode,
                 "command": "nox -s paper -- --force (fresh output folder and step cache)",
                 "load_avg_1min": os.getloadavg()[0],
+                "gate_failed": "convergence gate FAILED" in proc.stderr,
                 **sizes,
             }
             if proc.returncode != 0:
@@ -288,7 +289,10 @@ def evaluate_targets(results: dict) -> list[dict]:
         nox_run = study.get("nox_paper")
         if nox_run:
             name = "whole study (`nox -s paper -- --force`, warm) < 90 s"
-            if nox_run.get("returncode") == 0:
+            # exit 1 with a failed gate is a complete run (the report withholds that fit's estimates)
+            if nox_run.get("returncode") == 0 or (
+                nox_run.get("returncode") == 1 and nox_run.get("gate_failed")
+            ):
                 wall = nox_run["wall_s"]
                 out.append({"target": name, "measured": wall, "met": wall < 90})
                 for key, what, limit in (

@@ -191,9 +191,22 @@ def format_cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def format_p(value: Any, digits: int = 3) -> str:
+    """A p-value with a floor: ``< 0.001`` below 10**-digits, else ``digits`` decimals."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    v = float(value)
+    return f"< {10**-digits:.{digits}f}" if v < 10**-digits else f"{v:.{digits}f}"
+
+
 def _cells(table: pd.DataFrame, digits: int) -> list[list[str]]:
+    """Text cells: counts as integers, p-values with a floor, other numbers to ``digits`` decimals."""
     t = tidy(table)
-    return [[format_cell(v, digits) for v in row] for row in t.itertuples(index=False, name=None)]
+    p_col = list(COLUMNS).index("p_value")
+    return [
+        [format_p(v, digits) if j == p_col else format_cell(v, digits) for j, v in enumerate(row)]
+        for row in t.itertuples(index=False, name=None)
+    ]
 
 
 def to_csv_bytes(table: pd.DataFrame) -> bytes:

@@ -99,3 +99,16 @@ def test_number_formatting_is_readable():
     md = tables.to_markdown(t, digits=3)
     assert "1.00e-07" in md and "3.2e+09" in md and "0.123" in md
     assert "| yes |" in md  # converged flag
+
+
+def test_exports_floor_p_values_and_keep_counts_whole():
+    from clusterpreneur import tables
+
+    t = tables.rows(
+        outcome="takeoff", model="logit", terms=["a", "b"], estimate=[0.5, -0.25], std_error=[0.1, 0.2],
+        p_value=[0.00043, 0.2134], n=250,
+    )  # fmt: skip
+    md = tables.to_markdown(t)
+    assert "< 0.001" in md and "0.213" in md and "4.3e-04" not in md
+    assert "| 250 |" in md
+    assert "< 0.001" in tables.to_latex(t)

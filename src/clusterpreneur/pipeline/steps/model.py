@@ -138,11 +138,12 @@ class ModelStep(StepBase):
     ppc_draws: int = 200
 
     def params(self) -> Any:
+        ordinal = self.spec.family == "ordinal"  # only they get posterior predictive replicates
         return {
             "spec": self.spec.to_dict(),
             "settings": vars(self.settings),
             "seed": self.seed,
-            "ppc_draws": self.ppc_draws,
+            **({"ppc_draws": self.ppc_draws} if ordinal else {}),
         }
 
     def validate(self, ctx: RunContext) -> None:
