@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from clusterpreneur.files import csv_bytes
 from clusterpreneur.models.verdict import VerdictRule
 from clusterpreneur.pipeline import exhibits as ex
 from clusterpreneur.pipeline import facts
@@ -132,9 +133,7 @@ def render(
                 title = f"{numbers[name]}. {EXHIBITS[name].title}"
                 md = result.reader.markdown()
                 tex = result.reader.latex()
-                out.files[f"tables/{name}.csv"] = result.data.to_csv(
-                    index=False, lineterminator="\n", float_format="%.10g"
-                )
+                out.files[f"tables/{name}.csv"] = csv_bytes(result.data)
                 out.files[f"tables/{name}.md"] = f"## {title}\n\n{captions[name]}\n\n{md}"
                 out.files[f"tables/{name}.tex"] = f"% {title}\n{tex}"
                 all_md.append(f"## {title}\n\n{captions[name]}\n\n{md}")
@@ -147,7 +146,7 @@ def render(
                         out.files[f"figures/{f.stem}.svg"] = f.svg
     high = src.per_model("diagnostics", "high_k.csv")
     if high is not None:
-        out.files["tables/high_k.csv"] = high.to_csv(index=False, lineterminator="\n", float_format="%.10g")
+        out.files["tables/high_k.csv"] = csv_bytes(high)
     out.files["tables.md"] = "\n".join(all_md)
     out.files["tables.tex"] = "\n".join(all_tex)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.pipeline.artefacts import quiet, read_netcdf, write_csv
+from clusterpreneur.pipeline.artefacts import quiet, write_csv
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
 from clusterpreneur.pipeline.steps.model import FIT
@@ -25,6 +25,7 @@ class ComparisonStep(StepBase):
         import arviz as az
 
         from clusterpreneur.diagnostics import compare_models
+        from clusterpreneur.models.persist import read_fit
 
         fits: dict[str, Any] = {}
         sizes: dict[str, int] = {}
@@ -33,7 +34,7 @@ class ComparisonStep(StepBase):
             if not step_name.startswith("model:"):
                 continue
             name = step_name.split(":", 1)[1]
-            idata = read_netcdf(entry.file(FIT))
+            idata = read_fit(entry.file(FIT))  # refuses a damaged or edited fit
             if "log_likelihood" not in idata.children or OUTCOME not in idata["log_likelihood"].to_dataset():
                 skipped[name] = "not a take-off model"
                 continue

@@ -332,8 +332,10 @@ class DiagnosticsStep(StepBase):
         return {"prob": self.prob, "seed": self.seed}
 
     def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
+        from clusterpreneur.models.persist import read_fit
+
         entry = upstream[f"model:{self.model}"]
-        idata = read_netcdf(entry.file(FIT))
+        idata = read_fit(entry.file(FIT))  # refuses a damaged or edited fit
         predictive = None
         if entry.has(PREDICTIVE):
             predictive = read_netcdf(entry.file(PREDICTIVE))["posterior_predictive"].to_dataset()
