@@ -223,7 +223,7 @@ def study_timing(args) -> dict:
                 "returncode": proc.returncode,
                 "command": "nox -s paper -- --force (fresh output folder and step cache)",
                 "load_avg_1min": os.getloadavg()[0],
-                "gate_failed": "convergence gate FAILED" in proc.stderr,
+                "gate_failed": "convergence gate FAILED" in proc.stdout + proc.stderr,
                 **sizes,
             }
             if proc.returncode != 0:
