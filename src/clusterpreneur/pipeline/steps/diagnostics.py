@@ -61,6 +61,9 @@ def failed_checks(gate) -> list[str]:
         out.append(f"{gate.n_divergences} divergent transition{'s' if gate.n_divergences != 1 else ''}")
     if not gate.bfmi_ok:
         out.append(f"E-BFMI ({int((gate.bfmi < gate.thresholds.bfmi_min).sum())} chains)")
+    if not gate.treedepth_ok:
+        high = int((gate.treedepth > gate.thresholds.treedepth_max_share).sum())
+        out.append(f"maximum tree depth ({high} chain{'s' if high != 1 else ''})")
     return out
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from clusterpreneur.diagnostics.gate import DEPTH_STATS, TREEDEPTH_FLAGS
 from clusterpreneur.pipeline.artefacts import read_frame, write_netcdf
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
@@ -30,7 +31,8 @@ from clusterpreneur.pipeline.steps.data import SURVEY
 
 FIT = "fit.nc"
 PREDICTIVE = "predictive.nc"
-GATE_STATS = ("diverging", "energy", "tree_depth", "n_steps", "step_size", "lp", "logp", "acceptance_rate")
+GATE_STATS = ("diverging", "energy", *TREEDEPTH_FLAGS, *DEPTH_STATS, "n_steps", "step_size", "lp", "logp")
+"""The sampler statistics the convergence gate reads (and a few a reader may want)."""
 OTHER_TERMS = "other_terms"
 """Name of the per-draw total of the likelihood terms that are not the model's outcomes."""
 KEPT_BITS = 16
