@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clusterpreneur.study.codebook import BOARD_COLUMNS, CODEBOOK, CROSS_SECTION, SC_ITEMS
@@ -130,3 +131,28 @@ def test_nonresponse_scenarios_blank_out_items(scenario):
 def test_unknown_scenario_is_refused():
     with pytest.raises(ValueError, match="unknown scenario"):
         simulate_survey(n_initiatives=10, n_countries=2, scenario="nope")
+
+
+def test_null_hypotheses_scenario_removes_exactly_the_hypothesised_effects():
+    """Same seed, same initiatives; the true linear predictor loses the hypothesised terms and the
+    critical-mass threshold (H4) and nothing else."""
+    from scipy.special import expit
+
+    from clusterpreneur.study.measures import add_measures
+    from clusterpreneur.study.predictors import STUDY_TERMS, design_matrix
+
+    kw = {"n_initiatives": 300, "n_countries": 20, "seed": 9}
+    full, null = simulate_survey(**kw), simulate_survey(**kw, scenario="null_hypotheses")
+    predictors = [c for c in full.data.columns if c != "takeoff" and not c.startswith(("perf_", "firm_"))]
+    pd.testing.assert_frame_equal(full.data[predictors], null.data[predictors])
+    hyp = [t.name for t in STUDY_TERMS if t.hypothesis]
+    coefs = null.truth["takeoff"]["coefficients_standardised"]
+    assert len(hyp) == 8 and all(coefs[t] == 0.0 for t in hyp)
+    assert any(v != 0.0 for t, v in coefs.items() if t not in hyp)  # nuisance effects stay
+    frame = add_measures(full.data).assign(sc_score=full.latent["sc_latent"])
+    X, _ = design_matrix(frame, STUDY_TERMS)
+    p = scenario_params()
+    mass = p.mass_effect * expit((np.log(full.data["n_firms"]) - np.log(p.threshold_firms)) / p.threshold_scale)
+    removed = X[hyp].to_numpy() @ np.array([p.coefficients[t] for t in hyp]) + mass
+    gap = full.latent["takeoff_eta"] - null.latent["takeoff_eta"]
+    np.testing.assert_allclose(gap, removed, atol=2e-6)  # truth is rounded to 6 decimals

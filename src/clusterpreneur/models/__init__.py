@@ -16,7 +16,7 @@ from clusterpreneur.models.hypotheses import coefficient_table, hypothesis_table
 from clusterpreneur.models.persist import load_fit, save_fit
 from clusterpreneur.models.predict import predict, what_if
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
-from clusterpreneur.models.verdict import VerdictRule, combine_verdicts, verdict
+from clusterpreneur.models.verdict import VerdictRule, combine_verdicts, verdicts
 
 __all__ = [
     "DEFAULT_PRIORS",
@@ -38,6 +38,6 @@ __all__ = [
     "prepare",
     "sample_prior_predictive",
     "save_fit",
-    "verdict",
+    "verdicts",
     "what_if",
 ]

@@ -213,12 +213,14 @@ def hypotheses(src: Sources):
     from clusterpreneur.pipeline.facts import unit_text
 
     sub["unit"] = ["per " + unit_text(s) for s in sub["scale"]]
+    sub["needed"] = [f"{v:.4f}" for v in sub["threshold"]]
     multi = sub["outcome"].nunique() > 1
     cols = [
         Column("row", "Hypothesis and term"),
         *([Column("outcome", "Outcome")] if multi else []),
         Column("expected_sign", "Sign"),
         Column("prob_direction", "P(direction)", "prob"),
+        Column("needed", "Threshold", "num3"),
         Column("std", "Median", "num2", "Standardised: log-odds per SD"),
         Column("std_ci", "95% interval", "num2", "Standardised: log-odds per SD"),
         Column("orig", "Median", "num3", "Original units: log-odds per unit"),
@@ -226,7 +228,23 @@ def hypotheses(src: Sources):
         Column("unit", "Unit", "text", "Original units: log-odds per unit"),
         Column("verdict", "Verdict"),
     ]
-    return TableResult(sub, typeset("hypotheses", sub, cols, stub="row"))
+    return TableResult(sub, typeset("hypotheses", sub, cols, stub="row", notes=chance_notes(sub)))
+
+
+def chance_notes(sub: pd.DataFrame) -> list[str]:
+    """The table's note: how many claims would cross a threshold by chance with no real effect."""
+    notes = []
+    for outcome, g in sub.groupby("outcome", sort=False):
+        m, first = int(g["claims"].iloc[0]), float(g["threshold"].max())
+        of = f" ({outcome})" if sub["outcome"].nunique() > 1 else ""
+        bound = m * (1 - first)
+        notes.append(
+            f"Expected by chance{of}: were no hypothesis true, each P(direction) would be uniform, so "
+            f"{g['expected_by_chance'].iloc[0]:.2g} of these {m} claims would have a 95% interval on "
+            f"the predicted side and {m} × (1 − {first:.5g}) = {bound:.2g} would exceed the first "
+            f"threshold: the chance of any false 'supported' among them is at most {bound:.0%}."
+        )
+    return notes
 
 
 def verdict_matrix(src: Sources):

@@ -53,6 +53,24 @@ def unit_text(scale: str) -> str:
     return " × ".join(parts)
 
 
+def where_text(term: str, table: pd.DataFrame) -> str:
+    """Where the coefficient of a main effect applies, when it also enters an interaction with a
+    0/1 component of ``table`` (0/1 components are not centred): "in non-peripheral regions"."""
+    from clusterpreneur.study.predictors import AT_ZERO, term_label
+
+    if ":" in term:
+        return ""
+    places = []
+    for name, scale in zip(table["term"], table["scale"], strict=True):
+        parts = name.split(":")
+        if term not in parts or len(parts) == 1:
+            continue
+        for other in parts:
+            if other != term and f"{other} (0/1)" in str(scale):
+                places.append(AT_ZERO.get(other, f"where {term_label(other)} is 0"))
+    return " and ".join(dict.fromkeys(places))
+
+
 def _truth(src: Sources) -> dict[str, float]:
     truth = src.json("data", "truth.json") or {}
     return truth.get("params", {}).get("coefficients", {})
@@ -94,6 +112,7 @@ def hypothesis_facts(src: Sources) -> dict[str, Any]:
                     {
                         "term": r["term"],
                         "label": term_label(r["term"]),
+                        "where": where_text(r["term"], ref_rows),
                         "positive": r["expected_sign"] == "+",
                         "prob": r["prob_direction"],
                         "median_std": r["median_std"],
@@ -217,9 +236,16 @@ def diagnostics_facts(src: Sources) -> dict[str, Any]:
 def method_facts(src: Sources) -> dict[str, Any]:
     from clusterpreneur.diagnostics.gate import ConvergenceThresholds
     from clusterpreneur.models.spec import DEFAULT_PRIORS
+    from clusterpreneur.study.predictors import STUDY_TERMS
 
+    table = src.csv("hypotheses", "hypotheses.csv")
+    if table is not None and "claims" in table and len(table):
+        claims = int(table["claims"].max())  # the family the rule judged: one model, one outcome
+    else:
+        claims = sum(t.hypothesis is not None for t in STUDY_TERMS)
     return {
         "priors": DEFAULT_PRIORS,
         "gate": ConvergenceThresholds(),
         "baselines": src.entry("baselines") is not None,
+        "claims": claims,
     }

@@ -103,6 +103,11 @@ UNITS: dict[str, str] = {
 """The original unit of each continuous component (0/1 components: the unit is the switch)."""
 
 
+AT_ZERO: dict[str, str] = {"peripheral": "in non-peripheral regions"}
+"""Where a 0/1 component is 0, in words: a main effect whose interaction partner is this
+component is the effect there (0/1 columns are not centred; see :func:`design_matrix`)."""
+
+
 def term_label(name: str) -> str:
     """A reader's name for a term or group-level scale: components joined by ' × '."""
     if name.startswith("sigma_"):

@@ -21,9 +21,11 @@ tunable parameter of :class:`SimulationParams`:
 5. Three performance ratings (1-5) are correlated cumulative-logit outcomes whose top
    cutpoints are solved so that the expected shares rating 4 or 5 are the published
    85% / 89% / 81%.
-6. Scenarios: ``default``, ``null_social_capital`` (no social-capital effect), ``mcar`` and
-   ``mar`` (item non-response completely at random, or more in peripheral regions and
-   small clusters).
+6. Scenarios: ``default``, ``null_social_capital`` (no social-capital effect),
+   ``null_hypotheses`` (every hypothesised effect H1-H6 zero: the terms of :data:`STUDY_TERMS`
+   with a hypothesis, the critical-mass threshold and social capital's effect on the ratings;
+   the other predictors and the group effects as in ``default``), ``mcar`` and ``mar`` (item
+   non-response completely at random, or more in peripheral regions and small clusters).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from clusterpreneur.study.predictors import STUDY_TERMS, design_matrix
 GENERATOR_VERSION = "1.0.0"
 """Bump when the generating process changes: shipped data must then be regenerated."""
 
-SCENARIOS = ("default", "null_social_capital", "mcar", "mar")
+SCENARIOS = ("default", "null_social_capital", "null_hypotheses", "mcar", "mar")
 
 RATING_TARGETS = {"perf_competitiveness": 0.85, "perf_growth": 0.89, "perf_goals": 0.81}
 """Greenbook 2003 shares agreeing (rating 4 or 5)."""
@@ -126,6 +128,9 @@ def scenario_params(scenario: str = "default") -> SimulationParams:
     if scenario == "null_social_capital":
         coefs = dict(base.coefficients, **{"sc_score": 0.0, "sc_score:peripheral": 0.0})
         return replace(base, coefficients=coefs, rating_sc_effect=0.0)
+    if scenario == "null_hypotheses":
+        coefs = dict(base.coefficients, **{t.name: 0.0 for t in STUDY_TERMS if t.hypothesis})
+        return replace(base, coefficients=coefs, mass_effect=0.0, rating_sc_effect=0.0)
     if scenario == "mcar":
         return replace(base, missing_rate=0.1, missing_mechanism="mcar")
     if scenario == "mar":
