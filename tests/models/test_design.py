@@ -60,3 +60,35 @@ def test_default_cores_uses_the_usable_cpus_up_to_the_chains(monkeypatch):
     assert default_cores(4) == 3
     assert default_cores(2) == 2
     assert default_cores(1) == 1
+
+
+def test_main_effects_of_h1_and_h3_are_their_effects_in_non_peripheral_regions(small_survey):
+    """0/1 components are not centred, so the coefficient of breadth (H1) or social capital (H3)
+    is the change per SD where peripheral = 0; continuous partners are centred (policy's
+    coefficient is its effect at the mean age)."""
+    from clusterpreneur.study.measures import add_measures
+
+    spec = LADDER["M1"]
+    prep = prepare(spec, small_survey.data)
+    std = prep.standardizer
+    assert (std.center["peripheral"], std.scale["peripheral"]) == (0.0, 1.0)
+    assert std.center["breadth"] != 0.0 and std.center["age"] != 0.0
+    frame = add_measures(small_survey.data)
+    terms = spec.term_objects
+    names = [t.name for t in terms]
+    beta = np.random.default_rng(3).normal(size=len(terms))
+    coef = dict(zip(names, beta, strict=True))
+
+    def eta(f):
+        return design_matrix(f, terms, std)[0].to_numpy() @ beta
+
+    periph = frame["peripheral"].to_numpy() == 1
+    assert periph.any() and (~periph).any()
+    for main in ("breadth", "sc_score"):
+        shifted = frame.assign(**{main: frame[main] + std.scale[main]})  # one SD more
+        change = eta(shifted) - eta(frame)
+        np.testing.assert_allclose(change[~periph], coef[main], atol=1e-12)
+        np.testing.assert_allclose(change[periph], coef[main] + coef[f"{main}:peripheral"], atol=1e-12)
+    at_mean_age = frame.assign(age=std.center["age"])
+    more_policy = at_mean_age.assign(involve_policy=at_mean_age["involve_policy"] + std.scale["involve_policy"])
+    np.testing.assert_allclose(eta(more_policy) - eta(at_mean_age), coef["involve_policy"], atol=1e-12)

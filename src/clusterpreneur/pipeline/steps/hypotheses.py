@@ -2,7 +2,9 @@
 
 Rows of a fit that failed the convergence gate are left out unless ``override_gate`` is set
 (then they are kept and flagged). The verdicts come from one rule
-(:mod:`clusterpreneur.models.verdict`), applied here and nowhere else.
+(:mod:`clusterpreneur.models.verdict`), applied here and nowhere else: the claims of each model
+and outcome are one family, judged together; the table gains each claim's threshold, the
+family's size and how many claims would pass by chance.
 """
 
 from __future__ import annotations
