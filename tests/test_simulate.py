@@ -152,7 +152,9 @@ def test_null_hypotheses_scenario_removes_exactly_the_hypothesised_effects():
     frame = add_measures(full.data).assign(sc_score=full.latent["sc_latent"])
     X, _ = design_matrix(frame, STUDY_TERMS)
     p = scenario_params()
-    mass = p.mass_effect * expit((np.log(full.data["n_firms"]) - np.log(p.threshold_firms)) / p.threshold_scale)
+    mass = p.mass_effect * expit(
+        (np.log(full.data["n_firms"]) - np.log(p.threshold_firms)) / p.threshold_scale
+    )
     removed = X[hyp].to_numpy() @ np.array([p.coefficients[t] for t in hyp]) + mass
     gap = full.latent["takeoff_eta"] - null.latent["takeoff_eta"]
     np.testing.assert_allclose(gap, removed, atol=2e-6)  # truth is rounded to 6 decimals

@@ -457,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-initiatives", type=int, default=250)
     p.add_argument("--n-countries", type=int, default=30)
     p.add_argument("--seed", type=int, default=20032)
-    p.add_argument("--scenario", default="default", help="default, null_social_capital, null_hypotheses, mcar or mar")
+    p.add_argument(
+        "--scenario", default="default", help="default, null_social_capital, null_hypotheses, mcar or mar"
+    )
     p.add_argument(
         "--panel",
         action="store_true",

@@ -90,5 +90,7 @@ def test_main_effects_of_h1_and_h3_are_their_effects_in_non_peripheral_regions(s
         np.testing.assert_allclose(change[~periph], coef[main], atol=1e-12)
         np.testing.assert_allclose(change[periph], coef[main] + coef[f"{main}:peripheral"], atol=1e-12)
     at_mean_age = frame.assign(age=std.center["age"])
-    more_policy = at_mean_age.assign(involve_policy=at_mean_age["involve_policy"] + std.scale["involve_policy"])
+    more_policy = at_mean_age.assign(
+        involve_policy=at_mean_age["involve_policy"] + std.scale["involve_policy"]
+    )
     np.testing.assert_allclose(eta(more_policy) - eta(at_mean_age), coef["involve_policy"], atol=1e-12)

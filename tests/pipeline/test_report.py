@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -116,6 +117,30 @@ def test_every_hypothesis_is_answered_in_one_sentence_with_its_evidence(tiny_run
     assert f"): {verdict} P(" in text(items[0])
     results = text(sections(html)["results"])
     assert results.count("The data were simulated with") == len(hyp)  # the truth beside each estimate
+
+
+def test_verdict_rule_allows_for_eight_claims_and_the_table_says_what_chance_gives(tiny_run):
+    from clusterpreneur.models.verdict import verdicts
+    from clusterpreneur.pipeline.plan import RULE
+
+    _, result, _ = tiny_run
+    html = result.report.read_text()
+    words = unescape(text(html))
+    assert words.count("judged together (Holm's step-down adjustment)") == 1  # stated once
+    assert "Verdict rule." in text(sections(html)["methods"]) and "0.99375" in words
+    hyp = pd.read_csv(result.out_dir / "tables" / "hypotheses.csv")
+    assert len(hyp) == 8 and set(hyp["claims"]) == {8}
+    assert list(hyp["verdict"]) == verdicts(hyp["prob_direction"], RULE)  # the one rule's verdicts
+    rows = report_tables(html)["table-hypotheses"]
+    shown = [r[3] for r in rows if r and r[0].startswith("H")]  # hypothesis, sign, P, threshold
+    assert shown == [f"{t:.4f}" for t in hyp["threshold"]]
+    assert "Expected by chance: were no hypothesis true" in words
+    assert "0.2 of these 8 claims would have a 95% interval on the predicted side" in words
+    # main effects in an interaction with a 0/1 component: where that component is 0
+    results = unescape(text(sections(html)["results"]))
+    assert "coefficient of breadth (in non-peripheral regions) is positive" in results
+    assert "coefficient of social capital (in non-peripheral regions) is positive" in results
+    assert "coefficient of log firms is positive" in results
 
 
 def test_one_interval_convention_stated_once(tiny_run):
