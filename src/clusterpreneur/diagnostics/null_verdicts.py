@@ -75,6 +75,7 @@ def null_study(index: int, base_seed: int, settings: NullSettings) -> dict:
         "term": list(table["term"]),
         "prob_direction": [float(p) for p in table["prob_direction"]],
         "gate_passed": bool(gate.passed),
+        "gate_problems": list(gate.problems()),
         "seconds": time.perf_counter() - start,
     }
 
@@ -213,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "n_studies": len(studies),
         "gate_failed": int((~rows["gate_passed"]).sum()),
         "claims_p_above_0.95": float(np.mean(np.concatenate(rows["prob_direction"].to_numpy()) > 0.95)),
+        "studies_any_p_above_0.95": float(np.mean([max(p) > 0.95 for p in rows["prob_direction"]])),
         "wall_seconds": wall,
         "study_seconds_median": float(rows["seconds"].median()),
         "workers": None if args.scheduler else args.workers,

@@ -16,7 +16,7 @@ from clusterpreneur.models.hypotheses import coefficient_table, hypothesis_table
 from clusterpreneur.models.persist import load_fit, save_fit
 from clusterpreneur.models.predict import predict, what_if
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
-from clusterpreneur.models.verdict import VerdictRule, combine_verdicts, verdicts
+from clusterpreneur.models.verdict import VerdictRule, apply_verdicts, combine_verdicts, verdicts
 
 __all__ = [
     "DEFAULT_PRIORS",
@@ -27,6 +27,7 @@ __all__ = [
     "Prepared",
     "VaryingSlope",
     "VerdictRule",
+    "apply_verdicts",
     "build_model",
     "coefficient_table",
     "combine_verdicts",
