@@ -11,10 +11,12 @@ Scales. Standardised columns are ``(x - center) / scale``; an interaction column
 of its standardised components. :attr:`Column.scale` is the product of the components' scales,
 so ``coefficient / scale`` is the effect per original unit (per unit of each component for an
 interaction). 0/1 columns (binary variables, dummies of a categorical) have ``scale == 1``: one
-scale. When a component is centred (:attr:`Column.centred`), a main effect that also enters an
-interaction is the effect at the *centre* (mean) of the other components, not at zero; an
-interaction's own coefficient / scale equals the interaction coefficient of the same model on
-the uncentred variables. The intercept is the linear predictor at the centres (and at the
+scale. A main effect that also enters an interaction is its effect where the other components
+are zero on this scale: at the *centre* (mean) of a centred component (:attr:`Column.centred`),
+but at 0 of a 0/1 column, which is never centred (with ``breadth + breadth:peripheral`` the
+coefficient of ``breadth`` is its effect where ``peripheral`` is 0). An interaction's own
+coefficient / scale equals the interaction coefficient of the same model on the uncentred
+variables. The intercept is the linear predictor at the centres (and at the
 reference levels) and has no original-scale counterpart of its own.
 """
 
