@@ -130,3 +130,14 @@ def test_nonresponse_scenarios_blank_out_items(scenario):
 def test_unknown_scenario_is_refused():
     with pytest.raises(ValueError, match="unknown scenario"):
         simulate_survey(n_initiatives=10, n_countries=2, scenario="nope")
+
+
+def test_unbalanced_scenario_spreads_group_sizes_widely():
+    """1 to 8 regions per country and 1 to 61 initiatives per region, seeded."""
+    a = simulate_survey(n_initiatives=500, n_countries=45, seed=4, scenario="unbalanced").data
+    regions = a.groupby("country_id")["region_id"].nunique()
+    sizes = a.groupby("region_id").size()
+    assert len(a) == 500 and regions.min() >= 1 and regions.max() <= 8 and regions.nunique() >= 5
+    assert sizes.min() == 1 and 25 <= sizes.max() <= 61
+    b = simulate_survey(n_initiatives=500, n_countries=45, seed=4, scenario="unbalanced").data
+    assert a.equals(b)
