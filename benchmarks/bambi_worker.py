@@ -3,8 +3,8 @@
 Usage: ``python benchmarks/bambi_worker.py TASK.json RESULT.json`` with the task naming a
 Parquet file (``data``: the study's standardised design, ``country_id``, ``region_id``,
 ``takeoff``, written by :mod:`benchmarks.run`), the sampler and draws / tune / chains / seed.
-The result JSON holds the timings and the path of the posterior it saved as NetCDF
-(``posterior_nc``: one NetCDF file per group); the package side computes ESS, divergences and the gate from that file
+The result JSON holds the timings and the paths of the posterior it saved (``posterior_nc``:
+one NetCDF file per group); the package side computes ESS, divergences and the gate from them
 with the same code as for its own fits (``worker.py``, kind ``posterior_stats``), so both tools
 are scored alike. ``nox -s bench`` creates the virtualenv (bambi pins a ``formulae`` the package
 cannot share).

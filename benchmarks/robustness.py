@@ -37,7 +37,9 @@ def study(surveys: int = 20, models: tuple[str, ...] = ("M1", "M2"), log=print) 
     out: dict = {m: {"fits": []} for m in models}
     for i in range(surveys):
         n, n_countries = survey_size(i)
-        df = simulate_survey(n_initiatives=n, n_countries=n_countries, seed=BASE_SEED + i, scenario="unbalanced").data
+        df = simulate_survey(
+            n_initiatives=n, n_countries=n_countries, seed=BASE_SEED + i, scenario="unbalanced"
+        ).data
         sizes = df.groupby("region_id").size()
         for m in models:
             t0 = time.perf_counter()

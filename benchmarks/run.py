@@ -143,18 +143,29 @@ def bambi_measurement(args, base: dict, sampler: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-bambi-") as tmp:
         data = Path(tmp) / "survey.parquet"
-        worker.design_frame(worker.survey_frame(base["n"], base["n_countries"], base["seed"])).to_parquet(data)
+        worker.design_frame(worker.survey_frame(base["n"], base["n_countries"], base["seed"])).to_parquet(
+            data
+        )
         task = {**base, "kind": "bambi", "sampler": sampler, "label": f"bambi ({sampler})",
                 "python": args.bambi_python, "script": str(BAMBI_WORKER), "data": str(data)}  # fmt: skip
         if not args.no_warmup:
-            run_measurement({**task, "draws": 20, "tune": 20, "chains": 1, "label": "warm-up bambi"}, args.timeout)
+            run_measurement(
+                {**task, "draws": 20, "tune": 20, "chains": 1, "label": "warm-up bambi"}, args.timeout
+            )
         res = run_measurement(task, args.bambi_timeout)
         if res.get("status") == "ok":
             stats = run_measurement(
-                {"kind": "posterior_stats", "posterior_nc": res["posterior_nc"], "n_obs": res["n_obs"],
-                 "label": "  scoring bambi's posterior"}, args.timeout,  # fmt: skip
+                {
+                    "kind": "posterior_stats",
+                    "posterior_nc": res["posterior_nc"],
+                    "n_obs": res["n_obs"],
+                    "label": "  scoring bambi's posterior",
+                },
+                args.timeout,
             )
-            res.update({k: stats.get(k) for k in ("ess", "grad_evals", "divergences", "gate", "inference_library")})
+            res.update(
+                {k: stats.get(k) for k in ("ess", "grad_evals", "divergences", "gate", "inference_library")}
+            )
     return res
 
 

@@ -111,5 +111,5 @@ def test_old_spec_fields_map_onto_the_parametrization():
 def test_an_unknown_parametrisation_says_what_to_choose():
     spec = LADDER["M1"]
     bad = spec.with_overrides(groups=(replace(spec.groups[0], parametrization="funnel"), spec.groups[1]))
-    with pytest.raises(SpecError, match="unknown parametrization 'funnel'.*laplace"):
+    with pytest.raises(SpecError, match=r"unknown parametrization 'funnel'.*laplace"):
         bad.check()

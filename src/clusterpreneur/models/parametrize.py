@@ -70,7 +70,9 @@ class Information:
 
 def check_name(name: str, where: str) -> None:
     if name not in (*PARAMETRIZATIONS, AUTO):
-        raise SpecError(f"{where}: unknown parametrization {name!r}; choose one of {(*PARAMETRIZATIONS, AUTO)}")
+        raise SpecError(
+            f"{where}: unknown parametrization {name!r}; choose one of {(*PARAMETRIZATIONS, AUTO)}"
+        )
 
 
 def prior_scale(settings: dict) -> float:
@@ -173,7 +175,9 @@ def plan(spec, prep, obs: dict[str, np.ndarray]) -> dict[str, str]:
     fixed = spec.fixed_effects
     why = qr_applies(spec, prep)
     if fixed == "qr" and why is not None:
-        raise SpecError(f"spec {spec.name!r}: fixed_effects='qr' does not apply: {why}; use 'auto' or 'plain'")
+        raise SpecError(
+            f"spec {spec.name!r}: fixed_effects='qr' does not apply: {why}; use 'auto' or 'plain'"
+        )
     out["fixed_effects"] = ("qr" if why is None else "plain") if fixed == AUTO else fixed
     return out
 

@@ -10,7 +10,6 @@ captions and order are in :mod:`clusterpreneur.pipeline.paper`.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
