@@ -178,7 +178,8 @@ def fit_model(
     graph of the spec, parametrised as :mod:`.parametrize` decides (recorded in
     ``idata.attrs["parametrization"]``). ``seed`` is required and honoured by every sampler.
     ``progressbar=None`` shows one only in an interactive terminal. ``observed`` replaces the
-    outcome (see :func:`build_model`), for SBC. ``cores=None`` uses every CPU this process may use, at most one per chain.
+    outcome (see :func:`build_model`), for SBC. ``cores=None`` uses every CPU this process may
+    use, at most one per chain.
     """
     if sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
