@@ -344,7 +344,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     exps = results.get("experiments", {})
     if exps:
         lines += ["## Speed-up experiments (one setting changed at a time; see 'sampled as')", ""]
-        sampled = ("experiment", "package", "package_variant", None)
+        sampled = ("experiment", "package", "package_variant", "kernel_variant", None)  # kernel: history
         rows = [
             measurement_row(k, v)
             for k, v in exps.items()
