@@ -243,7 +243,7 @@ def build_model(
         else:
             X = _design_in_graph(spec, prep)
         if qr is not None:
-            intercept, beta = qr
+            intercept, beta = qr  # QR-whitened fixed effects
             eta = intercept + pt.dot(X, beta)
         elif multi:
             eta = pt.dot(X, _coefficients(spec, multi).T)  # initiative x outcome

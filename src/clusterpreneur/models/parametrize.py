@@ -200,7 +200,7 @@ def group_effect(name: str, sigma, how: str, dims, inf: Information | None):
 
 def qr_applies(spec, prep) -> str | None:
     """Why the fixed effects cannot be QR-whitened, or None when they can."""
-    from clusterpreneur.models.build import design_in_numpy
+    from clusterpreneur.models.build import design_array, design_in_numpy
 
     if spec.family not in ("bernoulli", "binomial"):
         return f"family {spec.family!r} (no intercept to whiten with; cutpoints carry it)"
@@ -215,6 +215,9 @@ def qr_applies(spec, prep) -> str | None:
     n, p = len(prep.data), len(spec.terms) + 1
     if n <= p:
         return f"{n} rows for {p} coefficients"
+    X = design_array(prep)
+    if whitening(np.column_stack([np.ones(n), X])) is None:
+        return f"the design [1, X] is (nearly) rank-deficient (condition number >= {QR_MAX_CONDITION:g})"
     return None
 
 
@@ -229,11 +232,10 @@ def whitening(X1: np.ndarray) -> np.ndarray | None:
 
 
 def qr_coefficients(spec, X: np.ndarray):
-    """``(intercept, beta)`` as deterministics of QR-whitened free ``fixed_qr`` (exact prior)."""
+    """``(intercept, beta)`` as deterministics of QR-whitened free ``fixed_qr`` (exact prior);
+    :func:`qr_applies` has checked that ``[1, X]`` can be whitened."""
     X1 = np.column_stack([np.ones(len(X)), X])
     T = whitening(X1)
-    if T is None:
-        return None
     p = X1.shape[1]
     i_s, b_s = spec.prior("intercept"), spec.prior("beta")
     mu = np.concatenate([[i_s.get("mu", 0.0)], np.broadcast_to(b_s.get("mu", 0.0), (p - 1,))])
