@@ -240,7 +240,7 @@ def _unbalanced_groups(rng, n_initiatives: int, n_countries: int) -> tuple[np.nd
             f"{n_initiatives} initiatives do not fit {n_regions} regions of 1 to {MAX_PER_REGION}: "
             "change n_countries"
         )
-    weights = rng.lognormal(0.0, 2.0, n_regions)
+    weights = rng.lognormal(0.0, 2.5, n_regions)
     sizes = 1 + rng.multinomial(n_initiatives - n_regions, weights / weights.sum())
     while (over := sizes - MAX_PER_REGION).max() > 0:  # move the overflow to regions with room
         extra = int(over.clip(0).sum())
