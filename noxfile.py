@@ -30,6 +30,29 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def minimums(session: nox.Session) -> None:
+    """The fast tests on the lowest versions the pyproject admits: every ``>=`` (or ``==``)
+    lower bound of ``[project].dependencies`` and the test group pinned by a constraints file.
+    Other packages resolve as pip finds them."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    test = nox.project.dependency_groups(PYPROJECT, "test")
+    pins = []
+    for text in [*PYPROJECT["project"]["dependencies"], *test]:
+        req = Requirement(text)
+        lows = [s.version for s in req.specifier if s.operator in (">=", "==", "~=")]
+        if lows:
+            pins.append(f"{req.name}=={min(lows, key=Version)}")
+    constraints = Path(session.create_tmp()) / "minimums.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    session.log("constraints: " + ", ".join(pins))
+    session.install("-c", str(constraints), "-e", ".", *test)
+    session.run("python", "-m", "pip", "list", "--format=freeze")
+    session.run("pytest", "-m", "not slow", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
@@ -84,15 +107,26 @@ def paper(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+BAMBI_ENV = ["bambi>=0.21", "nutpie", "pyarrow"]
+"""bambi's own virtualenv for the benchmark: bambi pins a ``formulae`` older than the package's."""
+
+
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: package vs bambi, scaling to 25,000 initiatives, whole-study time.
 
-    Writes BENCHMARKS.md and benchmarks/results.json. Options after --, e.g.
-    `nox -s bench -- --sizes 250,2500 --peer-sizes 250 --skip-paper --experiments all`.
+    bambi runs in a virtualenv of its own (``BAMBI_ENV``, made here under the session's tmp
+    folder) on a Parquet file of the same survey. Writes BENCHMARKS.md and
+    benchmarks/results.json. Options after --, e.g.
+    `nox -s bench -- --sizes 250,2500 --peer-sizes 250,2500 --skip-paper --experiments all`.
     """
     install(session, "bench")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    bambi_env = Path(session.create_tmp()) / "bambi-venv"
+    bambi_python = bambi_env / "bin" / "python"
+    if not bambi_python.exists():
+        session.run("python", "-m", "venv", str(bambi_env))
+    session.run(str(bambi_python), "-m", "pip", "install", "--quiet", *BAMBI_ENV, external=True)
+    session.run("python", "benchmarks/run.py", "--bambi-python", str(bambi_python), *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

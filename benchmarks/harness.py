@@ -199,7 +199,7 @@ def measurement_row(label: str, res: dict[str, Any]) -> list[Any]:
     gate = (res.get("gate") or {}).get("passed")
     return [
         label,
-        res.get("engine", "–"),
+        _how(res),
         res.get("wall_s"),
         res.get("cpu_s"),
         res.get("compile_s"),
@@ -214,9 +214,17 @@ def measurement_row(label: str, res: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _how(res: dict[str, Any]) -> str:
+    """The parametrisation a package fit recorded, e.g. "laplace, qr" (– for other tools)."""
+    how = res.get("parametrization")
+    if not how:
+        return "–"
+    return ", ".join(dict.fromkeys(how.values()))
+
+
 MEASUREMENT_HEADER = [
     "measurement",
-    "engine",
+    "sampled as",
     "wall s",
     "CPU s",
     "compile s",
@@ -329,26 +337,20 @@ def render_markdown(results: dict[str, Any]) -> str:
                 ]
             per = study.get("per_model") or {}
             if per:
-                rows = [
-                    [k, v.get("engine", "pymc"), v.get("compile_s"), v.get("sample_s"), v.get("wall_s")]
-                    for k, v in per.items()
-                ]
-                lines += [md_table(["model", "engine", "compile s", "sample s", "fit_model s"], rows), ""]
+                rows = [[k, v.get("compile_s"), v.get("sample_s"), v.get("wall_s")] for k, v in per.items()]
+                lines += [md_table(["model", "compile s", "sample s", "fit_model s"], rows), ""]
         else:
             lines += [f"Status: {study.get('status')} — {study.get('note', '')}", ""]
     exps = results.get("experiments", {})
     if exps:
-        lines += ["## Speed-up experiments (one setting changed at a time; see the engine column)", ""]
-        sampled = ("experiment", "package", "package_variant", "kernel_variant", None)
+        lines += ["## Speed-up experiments (one setting changed at a time; see 'sampled as')", ""]
+        sampled = ("experiment", "package", "package_variant", "kernel_variant", None)  # kernel: history
         rows = [
             measurement_row(k, v)
             for k, v in exps.items()
             if v.get("kind") in sampled or v.get("status") != "ok"
         ]
         lines += [md_table(MEASUREMENT_HEADER, rows), ""]
-        grads = [(k, v["grad_ms"]) for k, v in exps.items() if v.get("grad_ms") is not None]
-        if grads:
-            lines += [md_table(["kernel variant", "log density + gradient, ms"], grads), ""]
         for k, v in exps.items():
             if v.get("kind") == "gate" and v.get("status") == "ok":
                 lines += [

@@ -3,7 +3,11 @@
 ``nox -s bench`` (or ``python benchmarks/run.py``) runs every measurement in its own
 subprocess (:mod:`benchmarks.worker`) so compile time and peak memory are clean, then writes
 ``benchmarks/results.json`` (raw figures) and ``BENCHMARKS.md`` (tables, machine, date)
-atomically. Options: ``--sizes 250,2500`` ``--peer-sizes 250`` ``--skip-bambi``
+atomically. bambi runs in its own virtualenv (``--bambi-python``; ``nox -s bench`` creates it:
+bambi pins a ``formulae`` older than the package's) on a Parquet file of the same survey, by
+:mod:`benchmarks.bambi_worker`; package and bambi are measured alternately, and a pair whose
+load averages differ by more than 1 is measured once more. Options: ``--sizes 250,2500``
+``--peer-sizes 250`` ``--skip-bambi``
 ``--skip-paper`` ``--experiments all|name,name`` ``--merge`` (keep earlier sections of the
 JSON that this run does not redo).
 """
@@ -28,6 +32,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import harness, validation  # noqa: E402
 
 WORKER = ROOT / "benchmarks" / "worker.py"
+BAMBI_WORKER = ROOT / "benchmarks" / "bambi_worker.py"
+MAX_LOAD_GAP = 1.0
+"""A package / bambi pair measured at 1-minute loads further apart than this is re-run (once)."""
 COUNTRIES = {250: 30, 2500: 100, 25000: 300}
 GIB = 1024.0
 
@@ -63,7 +70,7 @@ def run_measurement(task: dict, timeout: float, log=print) -> dict:
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, str(WORKER), str(tpath), str(rpath)],
+            [task.get("python", sys.executable), task.get("script", str(WORKER)), str(tpath), str(rpath)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
@@ -116,7 +123,7 @@ def run_measurement(task: dict, timeout: float, log=print) -> dict:
     log(
         f"  {task.get('label', task['kind'])}: {res['status']} wall={harness.fmt(res.get('wall_s'))}s "
         f"minESS={harness.fmt(harness.min_ess(res))} peak={harness.fmt(res['peak_rss_mib'])}MiB "
-        f"gate={(res.get('gate') or {}).get('passed')}"
+        f"gate={(res.get('gate') or {}).get('passed')} load={res['load_avg_1min'][0]:.2f}"
     )
     return res
 
@@ -126,6 +133,55 @@ def warm_up(task: dict, timeout: float) -> None:
     numba's on disk) are warm when it is measured: every tool is timed warm."""
     quick = {**task, "draws": 20, "tune": 20, "chains": 1, "label": f"warm-up {task.get('label', '')}"}
     run_measurement(quick, timeout)
+
+
+def bambi_measurement(args, base: dict, sampler: str) -> dict:
+    """bambi in its own virtualenv on a Parquet file of the same survey; its posterior is
+    scored by the package's code (``posterior_stats``) like the package's own fits."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import worker
+
+    with tempfile.TemporaryDirectory(prefix="bench-bambi-") as tmp:
+        data = Path(tmp) / "survey.parquet"
+        worker.design_frame(worker.survey_frame(base["n"], base["n_countries"], base["seed"])).to_parquet(
+            data
+        )
+        task = {**base, "kind": "bambi", "sampler": sampler, "label": f"bambi ({sampler})",
+                "python": args.bambi_python, "script": str(BAMBI_WORKER), "data": str(data)}  # fmt: skip
+        if not args.no_warmup:
+            run_measurement(
+                {**task, "draws": 20, "tune": 20, "chains": 1, "label": "warm-up bambi"}, args.timeout
+            )
+        res = run_measurement(task, args.bambi_timeout)
+        if res.get("status") == "ok":
+            stats = run_measurement(
+                {
+                    "kind": "posterior_stats",
+                    "posterior_nc": res["posterior_nc"],
+                    "n_obs": res["n_obs"],
+                    "label": "  scoring bambi's posterior",
+                },
+                args.timeout,
+            )
+            res.update(
+                {k: stats.get(k) for k in ("ess", "grad_evals", "divergences", "gate", "inference_library")}
+            )
+    return res
+
+
+def measure_pair(args, n: int, base: dict, sampler: str) -> tuple[dict, dict]:
+    """The package (M1) then bambi at the same size, back to back; once more if their loads
+    differ by more than :data:`MAX_LOAD_GAP`."""
+    for attempt in (1, 2):
+        task = main_task(args, n, f"package M1 n={n} (pair with bambi {sampler})", True)
+        pkg = run_measurement(task, args.timeout)
+        res = bambi_measurement(args, base, sampler)
+        gap = abs(pkg["load_avg_1min"][0] - res["load_avg_1min"][0])
+        pkg["pair_load_gap"] = res["pair_load_gap"] = gap
+        if gap <= MAX_LOAD_GAP or attempt == 2:
+            return pkg, res
+        print(f"  loads differ by {gap:.2f} > {MAX_LOAD_GAP}: measuring the pair again", flush=True)
+    raise AssertionError("unreachable")
 
 
 def main_task(args, n: int, label: str, use_package: bool) -> dict:
@@ -165,15 +221,10 @@ EXPERIMENTS = {
     "package_graph_frozen_draws2000": {"kind": "package_variant", "freeze": True, "draws": 2000},
     "binomial_collapse": {"sampler": "nutpie", "binomial": True},
     "compile_reuse": {"kind": "compile_reuse"},
-    # the package's speed-ups, each against the setting it replaced (see models/engine.py)
-    "graph_noncentred": {"kind": "package", "engine": "pymc"},  # the package before the kernel
-    "kernel_noncentred": {"kind": "package", "laplace": False},  # kernel, region non-centred
-    "kernel_default": {"kind": "kernel_variant"},
-    "kernel_no_qr": {"kind": "kernel_variant", "whiten": False},
-    "kernel_newton0": {"kind": "kernel_variant", "newton": 0},
-    "kernel_newton2": {"kind": "kernel_variant", "newton": 2},
-    "kernel_tune500": {"kind": "kernel_variant", "tune": 500},
-    "kernel_target065": {"kind": "kernel_variant", "target_accept": 0.65},
+    # the package's parametrisations, each against the automatic choice (package_fit default)
+    "graph_noncentred": {"kind": "package", "parametrization": "non-centred", "fixed_effects": "plain"},
+    "graph_laplace_plain": {"kind": "package", "fixed_effects": "plain"},  # no QR
+    "graph_noncentred_qr": {"kind": "package", "parametrization": "non-centred"},  # QR, no Laplace
     "gate_vectorised": {"kind": "gate"},
     # persistent compile cache: same model in two fresh processes sharing a fresh cache dir
     "cache_cold": {"sampler": "nutpie", "n": 250, "env": CACHE_ENV},
@@ -182,8 +233,8 @@ EXPERIMENTS = {
 
 # binomial_collapse samples the same model when nothing collapses (see collapse_rows): opt-in only
 DEFAULT_EXPERIMENTS = [k for k in EXPERIMENTS if k != "binomial_collapse"]
-KERNEL_EXPERIMENTS = [k for k in EXPERIMENTS if k.startswith(("graph_", "kernel_", "gate_"))]
-"""``--experiments kernel``: the experiments of the compiled-kernel engine."""
+PARAMETRIZATION_EXPERIMENTS = [k for k in EXPERIMENTS if k.startswith(("graph_", "gate_"))]
+"""``--experiments parametrization``: the parametrisations of the package's graph."""
 
 
 def study_timing(args) -> dict:
@@ -345,7 +396,7 @@ def plot_scaling(results: dict, path: Path) -> str | None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="250,2500,25000", help="scaling sizes (initiatives)")
-    p.add_argument("--peer-sizes", default="250,25000", help="sizes compared against bambi")
+    p.add_argument("--peer-sizes", default="250,2500", help="sizes compared against bambi")
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
@@ -353,13 +404,18 @@ def parse_args(argv=None):
     p.add_argument("--bambi-timeout", type=float, default=600.0, help="seconds per bambi run")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per package run")
     p.add_argument("--skip-bambi", action="store_true")
-    p.add_argument("--bambi-samplers", default="pymc,nutpie", help="bambi samplers (pymc is its default)")
+    p.add_argument("--bambi-samplers", default="nutpie", help="bambi samplers, e.g. nutpie,pymc")
+    p.add_argument(
+        "--bambi-python",
+        default=os.environ.get("BENCH_BAMBI_PYTHON", ""),
+        help="python of a virtualenv with bambi, nutpie and pyarrow (nox -s bench makes one)",
+    )
     p.add_argument("--skip-paper", action="store_true")
     p.add_argument("--skip-validation", action="store_true", help="leave out benchmarks/validation.py")
     p.add_argument("--no-warmup", action="store_true", help="time cold compile caches (no warm-up run)")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
     p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
-    p.add_argument("--experiments", default="", help="'all', 'kernel' or EXPERIMENTS names")
+    p.add_argument("--experiments", default="", help="'all', 'parametrization' or EXPERIMENTS names")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(
         "--stand-in",
@@ -446,16 +502,15 @@ def main(argv=None) -> int:
             block["statsmodels"] = run_measurement(
                 {**base, "kind": "statsmodels", "label": "statsmodels"}, 600
             )
-            if not args.skip_bambi:
+            if not args.skip_bambi and not args.bambi_python:
+                block["note"] = "bambi not measured: no --bambi-python (nox -s bench creates its virtualenv)"
+            elif not args.skip_bambi:
                 for sampler in [s for s in args.bambi_samplers.split(",") if s]:
                     name = f"bambi ({sampler})"
-                    task = {**base, "kind": "bambi", "sampler": sampler, "label": name}
-                    if not args.no_warmup:
-                        warm_up(task, args.bambi_timeout)
-                    res = run_measurement(task, args.bambi_timeout)
-                    block["runs"][name] = res
-                    if res.get("status") == "ok":
-                        block["ratios"][name] = harness.peer_ratios(main_runs[n], res)
+                    pkg, res = measure_pair(args, n, base, sampler)
+                    block["runs"]["package"], block["runs"][name] = pkg, res
+                    if res.get("status") == "ok" and pkg.get("status") == "ok":
+                        block["ratios"][name] = harness.peer_ratios(pkg, res)
                     else:
                         block["ratios"][name] = {
                             "wall_time": None,
@@ -466,7 +521,7 @@ def main(argv=None) -> int:
             results["peer"][str(n)] = block
             save()
     if args.experiments:
-        names = {"all": DEFAULT_EXPERIMENTS, "kernel": KERNEL_EXPERIMENTS}.get(
+        names = {"all": DEFAULT_EXPERIMENTS, "parametrization": PARAMETRIZATION_EXPERIMENTS}.get(
             args.experiments, args.experiments.split(",")
         )
         results.setdefault("experiments", {})

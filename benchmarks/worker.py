@@ -1,7 +1,7 @@
 """One benchmark measurement, run in its own process by :mod:`benchmarks.run`.
 
 Usage: ``python benchmarks/worker.py TASK.json RESULT.json``. The task names a ``kind``
-(``package``, ``experiment``, ``bambi``, ``statsmodels``, ``compile_reuse``) and its settings;
+(``package``, ``experiment``, ``posterior_stats``, ``statsmodels``, ``compile_reuse``) and its settings;
 the result holds timings (build / compile / sample / wall), the per-parameter bulk ESS
 bookkeeping, gradient evaluations, the convergence gate verdict and the process's peak RSS.
 Heavy imports happen inside the task functions so import time is not counted in the
@@ -132,8 +132,7 @@ def task_package(t: dict) -> dict:
 
     Wall time = build + compile + sample + the log-likelihood and log-prior groups that
     ``fit_model`` always adds (``post_s``); ``core_s`` = build + compile + sample, the work
-    bambi's ``fit`` does. With the compiled kernel "compile" is loading its C entry points
-    (numba's on-disk cache; compiled once per machine).
+    bambi's ``fit`` does.
     """
     import nutpie
     import pymc as pm
@@ -149,10 +148,6 @@ def task_package(t: dict) -> dict:
     df = survey_frame(t["n"], t["n_countries"], t["seed"])
     spec = _task_spec(t)
     c0, t0 = _cpu(), time.perf_counter()
-    engine = t.get("engine", "auto")
-    if engine != "pymc" and t.get("sampler", "nutpie") == "nutpie":
-        import clusterpreneur.models.kernel  # noqa: F401  (compiles or loads the C entry points)
-    kernel_s = time.perf_counter() - t0
     fit = fit_model(
         spec,
         df,
@@ -161,18 +156,14 @@ def task_package(t: dict) -> dict:
         chains=t["chains"],
         seed=t["seed"],
         sampler=t.get("sampler", "nutpie"),
-        engine=engine,
         progressbar=False,
         cores=t.get("cores"),
     )
     wall = time.perf_counter() - t0
     sec = timer.seconds
-    res = {"wall_s": wall, "cpu_s": _cpu() - c0, "phases": dict(sec), "engine": fit.idata.attrs["engine"]}
+    res = {"wall_s": wall, "cpu_s": _cpu() - c0, "phases": dict(sec)}
     res["parametrization"] = json.loads(fit.idata.attrs["parametrization"])
-    if res["engine"] == "kernel":
-        res["compile_s"] = kernel_s
-        res["sample_s"] = sec["nutpie_sample"]
-    elif "compile" in sec:
+    if "compile" in sec:
         res["compile_s"] = sec["compile"]
         res["sample_s"] = sec["sample_call"] - sec["compile"]
     res["post_s"] = sec.get("log_likelihood", 0.0) + sec.get("log_prior", 0.0)
@@ -181,37 +172,6 @@ def task_package(t: dict) -> dict:
     dt = fit.idata
     names = [str(v) for v in dt["posterior"].data_vars]
     comparable = [v for v in names if not v.startswith("z_")]
-    return _finish(res, dt, comparable, len(df))
-
-
-def task_kernel_variant(t: dict) -> dict:
-    """EXPERIMENT: the kernel engine with one setting changed (QR whitening, Newton steps,
-    tuning), sampled by nutpie directly; also the cost of one log-density + gradient."""
-    from clusterpreneur.models import build_model, prepare
-    from clusterpreneur.models.engine import NEWTON_STEPS, compiled_model, pack
-
-    df = survey_frame(t["n"], t["n_countries"], t["seed"])
-    spec = _task_spec(t)
-    c0, t0 = _cpu(), time.perf_counter()
-    prep = prepare(spec, df)
-    packed = pack(spec, prep, whiten=t.get("whiten", True), newton=t.get("newton", NEWTON_STEPS))
-    build_model(spec, df, prepared=prep)
-    t1 = time.perf_counter()
-    theta = np.random.default_rng(0).uniform(-1, 1, packed.data.n_dim)
-    packed.data.logp_and_grad(theta)
-    reps = max(20, int(2e6 // max(t["n"], 1)))
-    g0 = time.perf_counter()
-    for _ in range(reps):
-        packed.data.logp_and_grad(theta)
-    grad_ms = (time.perf_counter() - g0) / reps * 1e3
-    t2 = time.perf_counter()
-    dt = _nutpie_sample(compiled_model(packed), t, target_accept=t.get("target_accept", 0.8))
-    t3 = time.perf_counter()
-    res = {"build_s": t1 - t0, "sample_s": t3 - t2, "wall_s": (t1 - t0) + (t3 - t2), "grad_ms": grad_ms}
-    res["cpu_s"] = _cpu() - c0
-    res["engine"] = "kernel"
-    res["parametrization"] = packed.parametrization
-    comparable = [v for v in dt["posterior"].data_vars if not str(v).startswith("z_")]
     return _finish(res, dt, comparable, len(df))
 
 
@@ -249,12 +209,19 @@ def task_gate(t: dict) -> dict:
 
 
 def _task_spec(t: dict):
-    """The task's ladder spec; ``laplace=False`` (experiment) samples every level non-centred."""
+    """The task's ladder spec; ``parametrization`` / ``fixed_effects`` (experiments) override
+    the automatic choice of every group level and slope / of the fixed effects."""
     from clusterpreneur.study.ladder import LADDER
 
     spec = LADDER[t.get("spec", "M1")]
-    if t.get("laplace") is False:
-        spec = spec.with_overrides(groups=tuple(replace(g, laplace=False) for g in spec.groups))
+    if t.get("parametrization"):
+        how = t["parametrization"]
+        spec = spec.with_overrides(
+            groups=tuple(replace(g, parametrization=how) for g in spec.groups),
+            slopes=tuple(replace(s, parametrization=how) for s in spec.slopes),
+        )
+    if t.get("fixed_effects"):
+        spec = spec.with_overrides(fixed_effects=t["fixed_effects"])
     return spec
 
 
@@ -395,36 +362,16 @@ def task_package_variant(t: dict) -> dict:
     return _finish(res, dt, comparable, len(df))
 
 
-def task_bambi(t: dict) -> dict:
-    """bambi on the same standardised design, same draws / tune / chains / seed."""
-    import bambi as bmb
+def task_posterior_stats(t: dict) -> dict:
+    """ESS, divergences and gate of a posterior another process saved (bambi's, in its own
+    virtualenv: ``benchmarks/bambi_worker.py``), scored like the package's own fits."""
+    import xarray as xr
 
-    df = survey_frame(t["n"], t["n_countries"], t["seed"])
-    frame = design_frame(df)
-    xcols = [c for c in frame.columns if c not in ("country_id", "region_id", "takeoff")]
-    formula = "takeoff ~ " + " + ".join(xcols) + " + (1|country_id) + (1|region_id)"
-    c0, t0 = _cpu(), time.perf_counter()
-    model = bmb.Model(formula, frame, family="bernoulli")
-    model.build()
-    t1 = time.perf_counter()
-    kwargs = {}
-    if t.get("sampler", "pymc") != "pymc":
-        kwargs["inference_method"] = t["sampler"]
-    dt = model.fit(
-        draws=t["draws"],
-        tune=t["tune"],
-        chains=t["chains"],
-        cores=t.get("cores", 2),
-        random_seed=t["seed"],
-        progressbar=False,
-        **kwargs,
-    )
-    t2 = time.perf_counter()
-    res = {"build_s": t1 - t0, "compile_sample_s": t2 - t1, "wall_s": t2 - t0, "cpu_s": _cpu() - c0}
-    res["formula"] = formula
+    groups = {g: xr.open_dataset(path).load() for g, path in t["posterior_nc"].items()}
+    dt = xr.DataTree.from_dict(groups)
     names = [str(v) for v in dt["posterior"].data_vars]
     comparable = [v for v in names if not v.endswith("_offset")]
-    return _finish(res, dt, comparable, len(df))
+    return _finish({"wall_s": 0.0}, dt, comparable, int(t["n_obs"]))
 
 
 def task_statsmodels(t: dict) -> dict:
@@ -536,9 +483,8 @@ def task_study(t: dict) -> dict:
         nutpie_s = d.pop("nutpie_sample_s", 0.0)
         if "sample_call_s" in d:  # PyMC graph: pm.sample = compile + nutpie.sample
             d["sample_s"] = d.pop("sample_call_s") - d.get("compile_s", 0.0)
-        elif nutpie_s:  # compiled kernel: nutpie.sample directly, nothing compiled per model
+        elif nutpie_s:
             d["sample_s"] = nutpie_s
-            d["engine"] = "kernel"
         if "fit_model_s" in d:
             d["wall_s"] = d.pop("fit_model_s")
     steps = {r.name: {"seconds": r.seconds, "cached": r.cached} for r in result.records}
@@ -558,14 +504,13 @@ def task_collapse(t: dict) -> dict:
 
 
 TASKS = {
-    "kernel_variant": task_kernel_variant,
     "gate": task_gate,
     "package_variant": task_package_variant,
     "collapse": task_collapse,
     "study": task_study,
     "package": task_package,
     "experiment": task_experiment,
-    "bambi": task_bambi,
+    "posterior_stats": task_posterior_stats,
     "statsmodels": task_statsmodels,
     "compile_reuse": task_compile_reuse,
 }

@@ -158,3 +158,14 @@ def test_null_hypotheses_scenario_removes_exactly_the_hypothesised_effects():
     removed = X[hyp].to_numpy() @ np.array([p.coefficients[t] for t in hyp]) + mass
     gap = full.latent["takeoff_eta"] - null.latent["takeoff_eta"]
     np.testing.assert_allclose(gap, removed, atol=2e-6)  # truth is rounded to 6 decimals
+
+
+def test_unbalanced_scenario_spreads_group_sizes_widely():
+    """1 to 8 regions per country and 1 to 61 initiatives per region, seeded."""
+    a = simulate_survey(n_initiatives=500, n_countries=45, seed=4, scenario="unbalanced").data
+    regions = a.groupby("country_id")["region_id"].nunique()
+    sizes = a.groupby("region_id").size()
+    assert len(a) == 500 and regions.min() >= 1 and regions.max() <= 8 and regions.nunique() >= 5
+    assert sizes.min() == 1 and 25 <= sizes.max() <= 61
+    b = simulate_survey(n_initiatives=500, n_countries=45, seed=4, scenario="unbalanced").data
+    assert a.equals(b)

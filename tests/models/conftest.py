@@ -5,6 +5,8 @@ Fits use ``sampler="pymc"`` (faster to compile than nutpie for tiny models) and 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from clusterpreneur.models import fit_model
@@ -41,6 +43,11 @@ def m2_small_fit(mcar_survey):
 
 
 @pytest.fixture(scope="session")
-def m1_kernel_fit(recovery_survey):
-    """M1 on the recovery survey with the compiled kernel (nutpie): 4 chains x 1000 draws, ~3 s."""
-    return fit_model(LADDER["M1"], recovery_survey.data, draws=1000, tune=1000, chains=4, seed=11)
+def m1_noncentred_fit(recovery_survey):
+    """M1 as m1_fit but every level non-centred and plain fixed effects (the reference
+    parametrisation the automatic one is compared with)."""
+    spec = LADDER["M1"]
+    plain = spec.with_overrides(
+        groups=tuple(replace(g, parametrization="non-centred") for g in spec.groups), fixed_effects="plain"
+    )
+    return fit_model(plain, recovery_survey.data, draws=500, tune=500, chains=2, seed=11, sampler="pymc")

@@ -21,11 +21,11 @@ def test_every_rung_builds(name, mcar_survey):
     assert "beta" in model.named_vars
 
 
-def test_m1_names_and_noncentred_effects(small_survey):
+def test_m1_names_and_effects(small_survey):
     model = build_model(LADDER["M1"], small_survey.data)
     free = {rv.name for rv in model.free_RVs}
-    assert {"intercept", "beta", "sigma_country", "z_country", "sigma_region", "z_region"} <= free
-    assert "u_country" in model.named_vars and "u_country" not in free  # deterministic
+    assert {"fixed_qr", "sigma_country", "z_country", "sigma_region", "z_region"} <= free  # auto
+    assert {"intercept", "beta", "u_country", "u_region"} <= set(model.named_vars) - free  # deterministic
     assert model.named_vars_to_dims["beta"] == ("term",)
     assert model.named_vars_to_dims["takeoff"] == ("initiative",)
     assert [rv.name for rv in model.observed_RVs] == ["takeoff"]
@@ -35,7 +35,7 @@ def test_centered_option(small_survey):
     from dataclasses import replace
 
     spec = LADDER["M1"]
-    spec = spec.with_overrides(groups=(replace(spec.groups[0], centered=True), spec.groups[1]))
+    spec = spec.with_overrides(groups=(replace(spec.groups[0], parametrization="centred"), spec.groups[1]))
     model = build_model(spec, small_survey.data)
     free = {rv.name for rv in model.free_RVs}
     assert "u_country" in free and "z_country" not in free

@@ -76,9 +76,11 @@ def test_integrity_record_covers_every_group_variable_and_attribute(m2_small_fit
         assert item in digests
 
 
-def test_kernel_fit_round_trips_its_integrity_record(m1_kernel_fit, tmp_path):
-    tree = read_fit(m1_kernel_fit.save(tmp_path / "m1.nc"))
-    assert json.loads(tree.attrs[DIGESTS]) == content_digests(m1_kernel_fit.idata)
+def test_reparametrised_fit_round_trips_its_integrity_record(m1_fit, tmp_path):
+    """M1 samples QR-whitened fixed effects and Laplace-centred regions (deterministic beta, u)."""
+    tree = read_fit(m1_fit.save(tmp_path / "m1.nc"))
+    assert json.loads(tree.attrs[DIGESTS]) == content_digests(m1_fit.idata)
+    assert "fixed_qr" in tree["posterior"] and "beta" in tree["posterior"]
 
 
 def _edited(saved, tmp_path, edit) -> object:

@@ -24,7 +24,7 @@ def test_static_files_are_the_module_and_the_modules_it_names():
     files = codekey.static_files("clusterpreneur.pipeline.steps.forest")
     assert "pipeline/steps/forest.py" in files
     assert {"pipeline/steps/baselines.py", "pipeline/steps/estimates.py", "diagnostics/plots.py"} <= files
-    assert "models/kernel.py" not in files  # not named by the forest step
+    assert "models/parametrize.py" not in files  # not named by the forest step
     deep = codekey.static_files("clusterpreneur.pipeline.steps.forest", transitive=True)
     assert files < deep  # the fallback when tracking is unavailable
 

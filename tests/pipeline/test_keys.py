@@ -1,5 +1,5 @@
 """A step reruns exactly when the code it ran changed: a caption edit reruns only the report, a
-change to the compiled take-off kernel re-samples only the rungs it sampled.
+change to the model graph or its parametrisation re-samples the rungs, a prediction edit none.
 
 An edit is simulated by changing the hash the cache sees for one package file (the source files
 themselves are never touched).
@@ -46,8 +46,8 @@ def test_caption_or_template_edit_reruns_only_the_report(tiny_run, tmp_path, pre
     assert again.sampled == []
 
 
-def test_kernel_edit_resamples_only_the_rungs_it_sampled(survey_csv, make_config, tmp_path, pretend_edited):
-    """M1 samples with the compiled kernel (nutpie), M2 through the PyMC graph (pymc sampler)."""
+def test_model_code_edits_resample_only_what_ran_it(survey_csv, make_config, tmp_path, pretend_edited):
+    """M1 samples with nutpie, M2 with PyMC's sampler: both run the one graph of their spec."""
     config = replace(
         make_config(survey_csv, models=("M1", "M2"), baselines=False),
         sampler=replace(make_config(survey_csv).sampler, sampler="nutpie"),
@@ -56,15 +56,13 @@ def test_kernel_edit_resamples_only_the_rungs_it_sampled(survey_csv, make_config
     cache, out = tmp_path / "cache", tmp_path / "out"
     first = run_study(config, out, cache_dir=cache, progress=False, only=("model",))
     code = {r.name: set(r.code) for r in first.records}
-    assert "models/kernel.py" in code["model:M1"] and "models/kernel.py" not in code["model:M2"]
+    assert {"models/build.py", "models/parametrize.py"} <= code["model:M1"] & code["model:M2"]
     assert "models/predict.py" not in code["model:M1"] | code["model:M2"]  # prediction is not fitting
     assert (out / "model_M1" / "fit.nc").is_file()
 
     pretend_edited("models/predict.py")
     assert rerun(run_study(config, out, cache_dir=cache, progress=False, only=("model",))) == set()
-    pretend_edited("models/kernel.py")
-    assert rerun(run_study(config, out, cache_dir=cache, progress=False, only=("model",))) == {"model:M1"}
-    pretend_edited("models/kernel.py", "models/build.py")  # the graph: every rung builds it
+    pretend_edited("models/parametrize.py")  # how the graph is sampled: every rung
     assert rerun(run_study(config, out, cache_dir=cache, progress=False, only=("model",))) == {
         "model:M1",
         "model:M2",

@@ -6,10 +6,12 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
   (plus ``{column}_missing`` for imputed values and ``threshold_{outcome}`` for cutpoints);
 - ``intercept`` (bernoulli / binomial), ``beta`` over ``term`` (``outcome x term`` for
   several ordinal outcomes);
-- per group level ``g``: ``sigma_{g}``, standard-normal ``z_{g}`` (non-centred) and the
-  effects ``u_{g}`` (a deterministic; a free variable when ``centered=True``; a level with
-  ``laplace=True`` is non-centred here: only the compiled kernel, :mod:`.kernel`, samples it
-  Laplace-centred, and its posterior holds the same ``z_{g}`` / ``u_{g}``);
+- ``fixed_qr`` over ``qr_coordinate`` when the fixed effects are QR-whitened (``intercept``
+  and ``beta`` are then deterministics of it);
+- per group level ``g``: ``sigma_{g}``, the free coordinate ``z_{g}`` (non-centred: standard
+  normal; laplace: ``Normal(-m / tau, sigma / tau)``) and the effects ``u_{g}`` (a
+  deterministic; the free variable when centred). How each level is sampled is decided in
+  :mod:`.parametrize` (one place; the model is the same under each);
 - per varying slope of term ``t`` by ``g``: ``sigma_{t}_{g}``, ``z_{t}_{g}``, ``u_{t}_{g}``;
 - the observed outcome is named after its column (``takeoff``); latent items after theirs;
 - imputed predictor values ``{component}_imputed`` over dim ``{component}_missing``;
@@ -40,6 +42,7 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
 from clusterpreneur.errors import SpecError
+from clusterpreneur.models import parametrize
 from clusterpreneur.models.spec import ModelSpec, _numeric, component_frame, ordinal_categories
 from clusterpreneur.study.measures import Standardizer
 
@@ -167,16 +170,9 @@ def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str, fallback: 
     return pm.Normal(name, mu=mu, sigma=s.get("sigma", 3.0), transform=ordered, dims=dims)
 
 
-def _group_effect(name: str, sigma_name: str, spec: ModelSpec, dims, centered: bool):
-    sigma = _dist(sigma_name, spec.prior(sigma_name, "sigma"))
-    if centered:
-        return pm.Normal(f"u_{name}", 0.0, sigma, dims=dims)
-    z = pm.Normal(f"z_{name}", 0.0, 1.0, dims=dims)
-    return pm.Deterministic(f"u_{name}", sigma * z, dims=dims)
-
-
 def _coefficients(spec: ModelSpec, multi: bool):
-    """``beta`` over term (outcome x term when multi), with shrinkage terms if any."""
+    """``beta`` over term (outcome x term when multi), with shrinkage terms if any (the
+    intercept, when there is one, is added by the caller)."""
     dims = ("outcome", "term") if multi else "term"
     shrunk = list(spec.shrinkage_terms)
     if not shrunk:
@@ -226,7 +222,9 @@ def build_model(
 
     ``observed`` replaces the outcome values (same rows as the data used, i.e. after rows
     with a missing outcome are dropped; a dict by outcome name for several outcomes): this
-    is how simulation-based calibration re-fits on a prior-predictive draw.
+    is how simulation-based calibration re-fits on a prior-predictive draw. How each part is
+    sampled is :func:`.parametrize.plan` of the same arguments (what :func:`parametrization`
+    returns).
     """
     prep = prepared if prepared is not None else prepare(spec, df)
     spec = prep.spec
@@ -234,30 +232,49 @@ def build_model(
     multi = len(spec.outcomes) > 1
     n = len(data)
     obs = _observed_arrays(spec, prep, observed)
+    how = parametrize.plan(spec, prep, obs)
     with pm.Model(coords=prep.coords) as model:
+        qr = None
         if design_in_numpy(prep):
-            X = pm.Data("design", design_array(prep), dims=("initiative", "term"))
+            X_np = design_array(prep)
+            X = pm.Data("design", X_np, dims=("initiative", "term"))
+            if how["fixed_effects"] == "qr":
+                qr = parametrize.qr_coefficients(spec, X_np)
         else:
             X = _design_in_graph(spec, prep)
-        beta = _coefficients(spec, multi)
-        if multi:
-            eta = pt.dot(X, beta.T)  # initiative x outcome
+        if qr is not None:
+            intercept, beta = qr  # QR-whitened fixed effects
+            eta = intercept + pt.dot(X, beta)
+        elif multi:
+            eta = pt.dot(X, _coefficients(spec, multi).T)  # initiative x outcome
         else:
-            eta = pt.dot(X, beta)
+            eta = pt.dot(X, _coefficients(spec, multi))
             if spec.family != "ordinal":
                 eta = eta + _dist("intercept", spec.prior("intercept"))
         gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
+
+        def effect(name: str, group: str, term: str | None):
+            sigma = _dist(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
+            inf = parametrize.information(spec, prep, group, term, obs) if how[name] == "laplace" else None
+            return parametrize.group_effect(name, sigma, how[name], gdims[group], inf)
+
         for g in spec.groups:
-            u = _group_effect(g.name, f"sigma_{g.name}", spec, gdims[g.name], g.centered)
+            u = effect(g.name, g.name, None)
             eta = eta + u[prep.group_index[g.name]]
         for s in spec.slopes:
-            u = _group_effect(s.param, f"sigma_{s.param}", spec, gdims[s.group], s.centered)
+            u = effect(s.param, s.group, s.term)
             x = X[:, list(spec.terms).index(s.term)]
             eta = eta + u[prep.group_index[s.group]] * (x[:, None] if multi else x)
         if multi:
             eta = eta + _initiative_effects(spec, len(spec.outcomes))
         _likelihood(spec, prep, eta, obs, n)
     return model
+
+
+def parametrization(spec: ModelSpec, df: pd.DataFrame, observed=None, *, prepared: Prepared | None = None):
+    """How :func:`build_model` samples each group level, slope and the fixed effects."""
+    prep = prepared if prepared is not None else prepare(spec, df)
+    return parametrize.plan(prep.spec, prep, _observed_arrays(prep.spec, prep, observed))
 
 
 def design_in_numpy(prep: Prepared) -> bool:

@@ -16,13 +16,11 @@ import xarray as xr
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.io import sha256_bytes
-from clusterpreneur.models.build import Prepared, build_model, prepare
-from clusterpreneur.models.engine import kernel_unsupported, sample_kernel
+from clusterpreneur.models.build import Prepared, build_model, parametrization, prepare
 from clusterpreneur.models.spec import ModelSpec
 from clusterpreneur.study.measures import Standardizer
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
-ENGINES = ("auto", "kernel", "pymc")
 HORSESHOE_TARGET_ACCEPT = 0.95
 """Default ``target_accept`` of specs with horseshoe shrinkage terms (the study config has no
 per-model target_accept)."""
@@ -124,7 +122,7 @@ class FittedModel:
 
 
 def _attrs(
-    spec: ModelSpec, prep: Prepared, seed, sampler, draws, tune, chains, engine, parametrization
+    spec: ModelSpec, prep: Prepared, seed, sampler, draws, tune, chains, how: dict[str, str]
 ) -> dict[str, str | int]:
     return {
         "clusterpreneur_model": spec.name,
@@ -135,8 +133,7 @@ def _attrs(
         "versions": json.dumps(versions(), sort_keys=True),
         "seed": -1 if seed is None else int(seed),
         "sampler": sampler,
-        "engine": engine,
-        "parametrization": json.dumps(parametrization, sort_keys=True),
+        "parametrization": json.dumps(how, sort_keys=True),
         "draws": int(draws),
         "tune": int(tune),
         "chains": int(chains),
@@ -169,7 +166,6 @@ def fit_model(
     chains: int = 4,
     seed: int,
     sampler: str = "nutpie",
-    engine: str = "auto",
     progressbar: bool | None = None,
     target_accept: float | None = None,
     cores: int | None = None,
@@ -178,19 +174,15 @@ def fit_model(
     """Sample the posterior of ``spec`` on ``df`` and compute log-likelihood and log-prior.
 
     ``sampler`` is ``"nutpie"`` (default), ``"pymc"`` (faster to compile for tiny models) or
-    ``"numpyro"`` (optional extra ``clusterpreneur[numpyro]``). ``engine="auto"`` samples
-    with the package's compiled kernel (:mod:`.engine`; nutpie, no PyMC graph, Laplace-centred
-    levels) when the sampler is nutpie and the spec fits the kernel's family, else the PyMC
-    graph; ``"kernel"`` insists (SpecError with the reason otherwise), ``"pymc"`` always
-    builds the graph. Both give the same posterior and the same variables. ``seed`` is
-    required and honoured by every sampler and engine. ``progressbar=None`` shows one only in
-    an interactive terminal. ``observed`` replaces the outcome (see :func:`build_model`), for
-    SBC. ``cores=None`` uses every CPU this process may use, at most one per chain.
+    ``"numpyro"`` (optional extra ``clusterpreneur[numpyro]``); each samples the one PyMC
+    graph of the spec, parametrised as :mod:`.parametrize` decides (recorded in
+    ``idata.attrs["parametrization"]``). ``seed`` is required and honoured by every sampler.
+    ``progressbar=None`` shows one only in an interactive terminal. ``observed`` replaces the
+    outcome (see :func:`build_model`), for SBC. ``cores=None`` uses every CPU this process may
+    use, at most one per chain.
     """
     if sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
-    if engine not in ENGINES:
-        raise SpecError(f"unknown engine {engine!r}; choose one of {ENGINES}")
     if sampler == "numpyro":
         try:
             import numpyro  # noqa: F401
@@ -202,10 +194,7 @@ def fit_model(
         raise SpecError("fit_model needs an integer seed")
     prep = prepare(spec, df)  # all input checks before compiling
     model = build_model(spec, df, observed, prepared=prep)
-    reason = kernel_unsupported(spec, prep) if sampler == "nutpie" else f"sampler {sampler!r}"
-    if engine == "kernel" and reason is not None:
-        raise SpecError(f"spec {spec.name!r} cannot use the compiled kernel: {reason}; use engine='pymc'")
-    use_kernel = engine != "pymc" and reason is None
+    how = parametrization(spec, df, observed, prepared=prep)
     if progressbar is None:
         progressbar = bool(sys.stderr.isatty())
     if cores is None and sampler != "pymc":
@@ -213,31 +202,22 @@ def fit_model(
         cores = default_cores(chains)
     if target_accept is None and spec.shrinkage_terms and spec.shrinkage == "horseshoe":
         target_accept = HORSESHOE_TARGET_ACCEPT  # smaller steps in the horseshoe's funnels
-    if use_kernel:
-        idata, packed = sample_kernel(
-            spec, prep, model, draws=draws, tune=tune, chains=chains, seed=int(seed), cores=cores,
-            progressbar=progressbar, target_accept=target_accept, observed=observed,
-        )  # fmt: skip
-        parametrization = packed.parametrization
-    else:
-        kwargs = {} if target_accept is None else {"nuts": {"target_accept": target_accept}}
-        with model:
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=cores,
-                random_seed=int(seed),
-                nuts_sampler=sampler,
-                progressbar=progressbar,
-                **kwargs,
-            )
-        parametrization = {g.name: "centred" if g.centered else "non-centred" for g in spec.groups}
+    kwargs = {} if target_accept is None else {"nuts": {"target_accept": target_accept}}
+    with model:
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            random_seed=int(seed),
+            nuts_sampler=sampler,
+            progressbar=progressbar,
+            **kwargs,
+        )
     with model:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
         pm.stats.compute_log_prior(idata, model=model, progressbar=False)
-    engine_used = "kernel" if use_kernel else "pymc"
-    idata.attrs.update(_attrs(spec, prep, seed, sampler, draws, tune, chains, engine_used, parametrization))
+    idata.attrs.update(_attrs(spec, prep, seed, sampler, draws, tune, chains, how))
     fitted = FittedModel(spec=spec, idata=idata, prepared=prep, seed=int(seed), sampler=sampler)
     fitted._model = model
     return fitted

@@ -21,6 +21,7 @@ import pandas as pd
 import pymc as pm
 
 from clusterpreneur.errors import SpecError
+from clusterpreneur.models.parametrize import FIXED_EFFECTS, check_name
 from clusterpreneur.study.codebook import BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
 from clusterpreneur.study.measures import ILR_NAMES, MEASURES, ilr_coordinates
 from clusterpreneur.study.predictors import Term, component_columns, terms_from_names
@@ -68,20 +69,15 @@ class GroupLevel:
     ``parent`` documents nesting (regions in countries); ids must be unique across the
     whole survey (a region id is never reused in another country), which is checked.
 
-    How the sampler moves the effects (the model is the same): non-centred (default),
-    ``centered=True``, or ``laplace=True``: Laplace-centred, each effect shifted and scaled
-    by the mode and curvature of its conditional posterior (exact; for many weakly informed
-    groups, see :mod:`clusterpreneur.models.kernel`). Laplace-centring is applied by the
-    compiled-kernel engine to a bernoulli or binomial outcome on a level without varying
-    slopes; otherwise (and in the PyMC graph) the level is sampled non-centred. The fit's
-    ``parametrization`` attribute records what was used.
+    ``parametrization`` says how the sampler moves the effects (the model is the same):
+    ``non-centred``, ``centred``, ``laplace`` or ``auto`` (default), see
+    :mod:`clusterpreneur.models.parametrize`. It is not part of the spec's hash.
     """
 
     name: str
     column: str
     parent: str | None = None
-    centered: bool = False
-    laplace: bool = False
+    parametrization: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -90,7 +86,7 @@ class VaryingSlope:
 
     term: str
     group: str
-    centered: bool = False
+    parametrization: str = "auto"  # as GroupLevel's
 
     @property
     def param(self) -> str:
@@ -139,6 +135,7 @@ class ModelSpec:
     id_column: str = "initiative_id"
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    fixed_effects: Literal["auto", "qr", "plain"] = "auto"
 
     # ----------------------------------------------------------------- derived properties
     @property
@@ -185,8 +182,8 @@ class ModelSpec:
         d = dict(d)
         if not isinstance(d["outcome"], str):
             d["outcome"] = tuple(d["outcome"])
-        d["groups"] = tuple(GroupLevel(**g) for g in d.get("groups", ()))
-        d["slopes"] = tuple(VaryingSlope(**s) for s in d.get("slopes", ()))
+        d["groups"] = tuple(GroupLevel(**_legacy_parametrization(g)) for g in d.get("groups", ()))
+        d["slopes"] = tuple(VaryingSlope(**_legacy_parametrization(s)) for s in d.get("slopes", ()))
         if d.get("latent") is not None:
             lat = dict(d["latent"])
             lat["items"] = tuple(lat.get("items", SC_ITEMS))
@@ -204,8 +201,15 @@ class ModelSpec:
         return cls.from_dict(json.loads(text))
 
     def sha256(self) -> str:
-        """Content hash of the canonical JSON encoding."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """Content hash of what the model means: the canonical JSON encoding without the
+        sampler's parametrisation choices (``parametrization`` of levels and slopes,
+        ``fixed_effects``), so re-parametrising a model does not make it another model."""
+        d = self.to_dict()
+        d.pop("fixed_effects")
+        for part in (*d["groups"], *d["slopes"]):
+            part.pop("parametrization")
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     # ----------------------------------------------------------------- validation
     def check(self) -> None:
@@ -227,12 +231,15 @@ class ModelSpec:
                 raise SpecError(f"group level {g.name!r} must use one of the fixed dimension names {DIMS}")
             if g.parent is not None and g.parent not in names:
                 raise SpecError(f"group level {g.name!r} names an unknown parent {g.parent!r}")
-        laplace = [g.name for g in self.groups if g.laplace]
-        if len(laplace) > 1:
-            raise SpecError(f"spec {self.name!r}: only one group level can be Laplace-centred, not {laplace}")
         for g in self.groups:
-            if g.laplace and g.centered:
-                raise SpecError(f"group level {g.name!r}: choose centered or laplace, not both")
+            check_name(g.parametrization, f"group level {g.name!r}")
+        for s in self.slopes:
+            check_name(s.parametrization, f"varying slope of {s.term!r} by {s.group!r}")
+        if self.fixed_effects not in ("auto", *FIXED_EFFECTS):
+            raise SpecError(
+                f"spec {self.name!r}: fixed_effects must be one of {('auto', *FIXED_EFFECTS)}, "
+                f"not {self.fixed_effects!r}"
+            )
         for s in self.slopes:
             if s.term not in self.terms:
                 raise SpecError(f"varying slope of {s.term!r}: the term is not in the spec's terms")
@@ -300,6 +307,15 @@ class ModelSpec:
                 vals = _numeric(df[item]).dropna()
                 if vals.empty or (vals != np.round(vals)).any():
                     raise SpecError(f"latent item {item!r} must hold integer ordinal codes")
+
+
+def _legacy_parametrization(d: dict) -> dict:
+    """Specs saved before ``parametrization`` said ``centered=True`` / ``laplace=True``."""
+    d = dict(d)
+    centred, laplace = d.pop("centered", False), d.pop("laplace", False)
+    if "parametrization" not in d and (centred or laplace):
+        d["parametrization"] = "laplace" if laplace else "centred"
+    return d
 
 
 def _numeric(s: pd.Series) -> pd.Series:

@@ -11,8 +11,8 @@ resources (report templates). The cache stores the SHA-256 of every one of these
 the step's result and reuses the result only while all of them are unchanged
 (:mod:`clusterpreneur.pipeline.cache`).
 
-So editing a caption reruns only the report step, and editing the compiled kernel re-samples
-only the rungs the kernel sampled. Where ``sys.monitoring`` has no free tool id (another
+So editing a caption reruns only the report step, and editing ``models/predict.py`` (which no
+model step runs) re-samples nothing. Where ``sys.monitoring`` has no free tool id (another
 profiler holds them all), a step falls back to the transitive closure of its module's imports.
 """
 

@@ -9,6 +9,7 @@ captions and order are in :mod:`clusterpreneur.pipeline.paper`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,7 @@ def ladder(src: Sources):
                 "model": m,
                 "outcome": ", ".join(spec.outcomes) if spec else "",
                 "adds": SUMMARIES.get(m, spec.description if spec else ""),
-                "engine": fit.get("engine", ""),
+                "parametrization": _parametrization_text(fit.get("parametrization", "")),
                 "draws": f"{s.chains} x {s.draws:,} ({s.tune:,} tuning)",
                 "gate": {True: "passed", False: "FAILED", None: "not checked"}[gate],
                 "reference": "yes" if m == src.reference else "",
@@ -178,11 +179,19 @@ def ladder(src: Sources):
         Column("model", "Model"),
         Column("outcome", "Outcome"),
         Column("adds", "What it adds"),
-        Column("engine", "Sampler engine"),
+        Column("parametrization", "Sampled as"),
         Column("draws", "Chains x draws"),
         Column("gate", "Convergence gate"),
     ]
     return TableResult(t, typeset("ladder", t, cols, stub="model"))
+
+
+def _parametrization_text(recorded: str) -> str:
+    """``{"region": "laplace", "fixed_effects": "qr"}`` as "region laplace; fixed effects qr"."""
+    if not recorded:
+        return ""
+    how = json.loads(recorded)
+    return "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in how.items())
 
 
 # --------------------------------------------------------------------------- results

@@ -3,8 +3,8 @@
 Every rung uses the shared predictor statement :data:`clusterpreneur.study.predictors.STUDY_TERMS`
 (no second list); M5 adds board-composition coordinates on top of it.
 
-- **M1** varying intercepts by country (non-centred) and region (nested; Laplace-centred by the
-  compiled kernel, non-centred in the PyMC graph; about 2.5 initiatives per region).
+- **M1** varying intercepts by country and region (nested; about 2.5 initiatives per region);
+  how each level is sampled is chosen automatically (:mod:`clusterpreneur.models.parametrize`).
 - **M2** M1 + a breadth slope varying by country (the simulator's generating structure);
   the cross-level interactions of H2 / H3 are already terms of STUDY_TERMS.
 - **M3** M2 with social capital as a latent variable measured by its four ordinal items
@@ -24,7 +24,7 @@ from clusterpreneur.study.predictors import STUDY_TERM_NAMES
 
 GROUPS = (
     GroupLevel("country", "country_id"),
-    GroupLevel("region", "region_id", parent="country", laplace=True),
+    GroupLevel("region", "region_id", parent="country"),
 )
 
 M1 = ModelSpec(

@@ -25,7 +25,8 @@ tunable parameter of :class:`SimulationParams`:
    ``null_hypotheses`` (every hypothesised effect H1-H6 zero: the terms of :data:`STUDY_TERMS`
    with a hypothesis, the critical-mass threshold and social capital's effect on the ratings;
    the other predictors and the group effects as in ``default``), ``mcar`` and ``mar`` (item
-   non-response completely at random, or more in peripheral regions and small clusters).
+   non-response completely at random, or more in peripheral regions and small clusters) and
+   ``unbalanced`` (1 to 8 regions per country, 1 to 61 initiatives per region).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from clusterpreneur.study.predictors import STUDY_TERMS, design_matrix
 GENERATOR_VERSION = "1.0.0"
 """Bump when the generating process changes: shipped data must then be regenerated."""
 
-SCENARIOS = ("default", "null_social_capital", "null_hypotheses", "mcar", "mar")
+SCENARIOS = ("default", "null_social_capital", "null_hypotheses", "mcar", "mar", "unbalanced")
 
 RATING_TARGETS = {"perf_competitiveness": 0.85, "perf_growth": 0.89, "perf_goals": 0.81}
 """Greenbook 2003 shares agreeing (rating 4 or 5)."""
@@ -118,6 +119,9 @@ class SimulationParams:
     # item non-response
     missing_rate: float = 0.0
     missing_mechanism: str = "none"
+    # unbalanced groups: regions per country uniform on 1..8, initiatives per region 1..61
+    # (heavy-tailed sizes); otherwise about ``initiatives_per_region`` in every region
+    unbalanced: bool = False
 
 
 def scenario_params(scenario: str = "default") -> SimulationParams:
@@ -135,6 +139,8 @@ def scenario_params(scenario: str = "default") -> SimulationParams:
         return replace(base, missing_rate=0.1, missing_mechanism="mcar")
     if scenario == "mar":
         return replace(base, missing_rate=0.1, missing_mechanism="mar")
+    if scenario == "unbalanced":
+        return replace(base, unbalanced=True)
     raise ValueError(f"unknown scenario {scenario!r}; choose one of {SCENARIOS}")
 
 
@@ -225,6 +231,31 @@ def performance_ratings(
     return ratings, cuts_used
 
 
+MAX_REGIONS_PER_COUNTRY = 8
+MAX_PER_REGION = 61
+
+
+def _unbalanced_groups(rng, n_initiatives: int, n_countries: int) -> tuple[np.ndarray, np.ndarray]:
+    """(country of each region, region of each initiative), both sorted: 1 to 8 regions per
+    country, 1 to 61 initiatives per region with log-normal (heavy-tailed) weights."""
+    per_country = rng.integers(1, MAX_REGIONS_PER_COUNTRY + 1, n_countries)
+    region_country = np.repeat(np.arange(n_countries), per_country)
+    n_regions = region_country.size
+    if not n_regions <= n_initiatives <= MAX_PER_REGION * n_regions:
+        raise ValueError(
+            f"{n_initiatives} initiatives do not fit {n_regions} regions of 1 to {MAX_PER_REGION}: "
+            "change n_countries"
+        )
+    weights = rng.lognormal(0.0, 2.5, n_regions)
+    sizes = 1 + rng.multinomial(n_initiatives - n_regions, weights / weights.sum())
+    while (over := sizes - MAX_PER_REGION).max() > 0:  # move the overflow to regions with room
+        extra = int(over.clip(0).sum())
+        sizes = sizes.clip(max=MAX_PER_REGION)
+        room = (sizes < MAX_PER_REGION).astype(float) * weights
+        sizes += rng.multinomial(extra, room / room.sum())
+    return region_country, np.repeat(np.arange(n_regions), sizes)
+
+
 def simulate_survey(
     n_initiatives: int = 250,
     n_countries: int = 30,
@@ -242,15 +273,19 @@ def simulate_survey(
     rng = np.random.default_rng(seed)
 
     # countries -> regions -> initiatives, every group non-empty
-    n_regions = max(n_countries, round(n_initiatives / p.initiatives_per_region))
-    region_country = np.concatenate(
-        [np.arange(n_countries), rng.integers(0, n_countries, n_regions - n_countries)]
-    )
-    region_country.sort()
-    init_region = np.concatenate(
-        [np.arange(n_regions), rng.integers(0, n_regions, n_initiatives - n_regions)]
-    )
-    init_region.sort()
+    if p.unbalanced:
+        region_country, init_region = _unbalanced_groups(rng, n_initiatives, n_countries)
+        n_regions = region_country.size
+    else:
+        n_regions = max(n_countries, round(n_initiatives / p.initiatives_per_region))
+        region_country = np.concatenate(
+            [np.arange(n_countries), rng.integers(0, n_countries, n_regions - n_countries)]
+        )
+        region_country.sort()
+        init_region = np.concatenate(
+            [np.arange(n_regions), rng.integers(0, n_regions, n_initiatives - n_regions)]
+        )
+        init_region.sort()
     init_country = region_country[init_region]
     country_ids = [f"C{c + 1:03d}" for c in range(n_countries)]
     region_ids = [f"{country_ids[region_country[r]]}-R{r + 1:04d}" for r in range(n_regions)]

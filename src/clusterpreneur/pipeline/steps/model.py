@@ -176,7 +176,7 @@ class ModelStep(StepBase):
         return {
             "n": len(fitted.data),
             "seed": self.seed,
-            "engine": str(fitted.idata.attrs.get("engine", "")),
+            "parametrization": str(fitted.idata.attrs.get("parametrization", "")),
             "draws": s.draws,
             "chains": s.chains,
             "outcomes": outcomes,
