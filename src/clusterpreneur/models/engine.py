@@ -89,6 +89,8 @@ def kernel_unsupported(spec: ModelSpec, prep: Prepared) -> str | None:
     """Why the compiled kernel cannot sample ``spec`` on these data, or None when it can."""
     if spec.family not in ("bernoulli", "binomial"):
         return f"family {spec.family!r} (the kernel samples bernoulli and binomial outcomes)"
+    if spec.weights:
+        return "likelihood weights"
     if not design_in_numpy(prep):
         return "the design has latent or imputed components (they are parameters)"
     if spec.shrinkage_terms:
