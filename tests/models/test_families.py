@@ -364,3 +364,12 @@ def test_statsmodels_baselines_exist(family):
     params = np.asarray(res.params)
     start = 1 if get_family(family).has_intercept else 0
     assert params[start : start + 2] == pytest.approx([truth["x"], truth["d"]], abs=0.35)
+
+
+def test_weights_and_names_that_cannot_work_are_refused():
+    from clusterpreneur.models import LatentSpec
+
+    with pytest.raises(SpecError, match="latent measurement model"):
+        ModelSpec(name="t", outcome="takeoff", terms=("sc_score",), latent=LatentSpec(), weights="w").check()
+    with pytest.raises(SpecError, match="share the name"):
+        ModelSpec(name="t", outcome="y", family="gaussian", groups=(GroupLevel("residual", "r"),)).check()

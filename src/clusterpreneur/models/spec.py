@@ -137,7 +137,8 @@ class ModelSpec:
     under-confident. They are not survey design weights: a weighted posterior is not
     design-consistent inference about a population (for that, model the design variables or
     post-stratify). The fit's ``log_likelihood`` group (and LOO) is the unweighted pointwise
-    log-likelihood.
+    log-likelihood. Only the outcome's likelihood is weighted: a row's imputed predictor values
+    stay one parameter each (not repeated), and a latent measurement model refuses weights.
     """
 
     name: str
@@ -243,6 +244,18 @@ class ModelSpec:
             raise SpecError(f"spec {self.name!r}: `trials` is for family 'binomial', not {self.family!r}")
         if self.weights is not None and not (isinstance(self.weights, str) and self.weights):
             raise SpecError(f"spec {self.name!r}: `weights` must name a column, not {self.weights!r}")
+        if self.weights and self.latent is not None:
+            raise SpecError(
+                f"spec {self.name!r}: likelihood weights with a latent measurement model are not "
+                "supported (the item likelihoods would stay unweighted); drop `weights` or `latent`"
+            )
+        scales = [f"sigma_{g.name}" for g in self.groups] + [f"sigma_{s.param}" for s in self.slopes]
+        clash = sorted(set(scales) & set(family.parameters))
+        if clash:
+            raise SpecError(
+                f"spec {self.name!r}: group-level scale(s) {clash} would share the name of the "
+                f"{self.family} family's own parameter; rename the group level"
+            )
         if len(set(self.terms)) != len(self.terms):
             raise SpecError(f"spec {self.name!r}: duplicated terms in {self.terms}")
         names = [g.name for g in self.groups]
