@@ -373,3 +373,12 @@ def test_weights_and_names_that_cannot_work_are_refused():
         ModelSpec(name="t", outcome="takeoff", terms=("sc_score",), latent=LatentSpec(), weights="w").check()
     with pytest.raises(SpecError, match="share the name"):
         ModelSpec(name="t", outcome="y", family="gaussian", groups=(GroupLevel("residual", "r"),)).check()
+
+
+def test_family_parameters_have_readers_names():
+    from clusterpreneur.study.predictors import term_label
+
+    assert term_label("sigma_residual") == "residual SD"
+    assert term_label("alpha") == "dispersion (alpha)"
+    assert term_label("sigma_country") == "SD of country effects"
+    assert all(set(f.labels) == set(f.parameters) for f in REGISTRY.values())

@@ -67,6 +67,8 @@ class Family:
     """What a coefficient is measured in (``log-odds``, ``outcome units``, ``log mean``...)."""
     parameters: ClassVar[tuple[str, ...]] = ()
     """Parameters beyond the linear predictor (graph variable names and prior keys)."""
+    labels: ClassVar[dict[str, str]] = {}
+    """A reader's name of each parameter."""
     integer: ClassVar[bool] = True
     has_intercept: ClassVar[bool] = True
     needs_trials: ClassVar[bool] = False
@@ -249,6 +251,7 @@ class Gaussian(Family):
     link = "identity"
     scale = "outcome units"
     parameters = ("sigma_residual",)
+    labels: ClassVar[dict[str, str]] = {"sigma_residual": "residual SD"}
     integer = False
     baseline_note = "MixedLM (REML, random intercepts of the first group level) with groups; OLS GLM without"
 
@@ -338,6 +341,7 @@ class Poisson(_Log):
 class NegativeBinomial(_Log):
     name = "negative_binomial"
     parameters = ("alpha",)
+    labels: ClassVar[dict[str, str]] = {"alpha": "dispersion (alpha)"}
     baseline_note = "pooled NB2 count model (statsmodels NegativeBinomial, alpha estimated); no group effects"
 
     def distribution(self, name, eta, params, trials, observed, dims):
@@ -439,6 +443,11 @@ def get_family(name: str) -> Family:
         return REGISTRY[name]
     except KeyError:
         raise SpecError(f"unknown family {name!r}; choose one of {FAMILIES}") from None
+
+
+def parameter_label(name: str) -> str | None:
+    """A reader's name of a family parameter (``sigma_residual`` -> ``residual SD``), else None."""
+    return next((f.labels[name] for f in REGISTRY.values() if name in f.labels), None)
 
 
 def information(family: str, eta, *, trials=None, **params) -> np.ndarray:
