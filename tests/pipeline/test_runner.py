@@ -140,7 +140,7 @@ def test_study_toml_loads_and_matches_the_defaults():
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "analysis" / "study.toml")
     assert cfg.survey == str(default_survey_path())
-    assert cfg.models == tuple(LADDER)
+    assert set(cfg.models) <= set(LADDER) and cfg.models == tuple(m for m in LADDER if m != "G1")
     defaults = StudyConfig()
     assert (cfg.sampler, cfg.seed, cfg.reference) == (defaults.sampler, defaults.seed, defaults.reference)
 
@@ -172,3 +172,13 @@ def test_everything_is_checked_before_anything_samples(survey_csv, make_config, 
             make_config(survey_csv), tmp_path / "out", cache_dir=tmp_path / "cache", progress=False, pdf=True
         )
     assert not (tmp_path / "cache" / "model_M1").exists()
+
+
+def test_plan_keeps_growth_out_of_the_take_off_steps(tmp_path, make_config):
+    from clusterpreneur.pipeline.plan import plan
+    from clusterpreneur.pipeline.step import RunContext
+
+    config = make_config(tmp_path / "survey.csv", models=("M1", "G1"))
+    steps = {s.name: s for s in plan(config, RunContext(config, tmp_path / "survey.csv", None, None, {}))}
+    assert {"model:G1", "estimates:G1", "diagnostics:G1"} <= set(steps)
+    assert steps["comparison"].deps == ("model:M1",)

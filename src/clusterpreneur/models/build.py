@@ -4,7 +4,7 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
 
 - dims: ``initiative``, ``country``, ``region``, ``term``, ``component``, ``item``, ``outcome``
   (plus ``{column}_missing`` for imputed values and ``threshold_{outcome}`` for cutpoints);
-- ``intercept`` (bernoulli / binomial), ``beta`` over ``term`` (``outcome x term`` for
+- ``intercept`` (every family but ordinal), ``beta`` over ``term`` (``outcome x term`` for
   several ordinal outcomes);
 - ``fixed_qr`` over ``qr_coordinate`` when the fixed effects are QR-whitened (``intercept``
   and ``beta`` are then deterministics of it);
@@ -14,6 +14,8 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
   :mod:`.parametrize` (one place; the model is the same under each);
 - per varying slope of term ``t`` by ``g``: ``sigma_{t}_{g}``, ``z_{t}_{g}``, ``u_{t}_{g}``;
 - the observed outcome is named after its column (``takeoff``); latent items after theirs;
+  the family's own parameters (:mod:`.families`): ``sigma_residual`` (gaussian), ``alpha``
+  (negative binomial); likelihood weights add the potential ``{outcome}_weights``;
 - imputed predictor values ``{component}_imputed`` over dim ``{component}_missing``;
 - M3: ``sc_latent`` over ``initiative``, ``discrimination`` over ``item``, free ordered
   ``difficulty_{item}`` and the deterministic ``cutpoints_{item}`` = discrimination x difficulty;
@@ -43,7 +45,14 @@ from pymc.distributions.transforms import ordered
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models import parametrize
-from clusterpreneur.models.spec import ModelSpec, _numeric, component_frame, ordinal_categories
+from clusterpreneur.models.families import get_family
+from clusterpreneur.models.spec import (
+    DEFAULT_PRIORS,
+    ModelSpec,
+    _numeric,
+    component_frame,
+    ordinal_categories,
+)
 from clusterpreneur.study.measures import Standardizer
 
 
@@ -134,7 +143,7 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
             )
     for name, cats in categories.items():
         coords[f"threshold_{name}"] = [f"{a}|{b}" for a, b in itertools.pairwise(cats)]
-    extra = [spec.trials] if spec.trials else []
+    extra = [c for c in (spec.trials, spec.weights) if c]
     used = list(dict.fromkeys([*spec.required_columns(df), *spec.outcomes, *extra]))
     data = frame[used].reset_index(drop=True)
     for y in spec.outcomes:
@@ -227,7 +236,7 @@ def build_model(
     returns).
     """
     prep = prepared if prepared is not None else prepare(spec, df)
-    spec = prep.spec
+    spec = _family_scaled(prep)
     data = prep.data
     multi = len(spec.outcomes) > 1
     n = len(data)
@@ -249,7 +258,7 @@ def build_model(
             eta = pt.dot(X, _coefficients(spec, multi).T)  # initiative x outcome
         else:
             eta = pt.dot(X, _coefficients(spec, multi))
-            if spec.family != "ordinal":
+            if get_family(spec.family).has_intercept:
                 eta = eta + _dist("intercept", spec.prior("intercept"))
         gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
 
@@ -396,25 +405,36 @@ def _observed_arrays(spec: ModelSpec, prep: Prepared, observed) -> dict[str, np.
     return base
 
 
+def _family_scaled(prep: Prepared) -> ModelSpec:
+    """The spec with the family's data-scaled default priors for keys the user did not set
+    (gaussian: scaled to the outcome; log link: intercept centred on the log mean). Read from
+    the data's outcome, never from an ``observed`` override, so SBC replicates share the prior."""
+    spec = prep.spec
+    y = _numeric(prep.data[spec.outcomes[0]]).to_numpy()
+    scaled = get_family(spec.family).default_priors(y, DEFAULT_PRIORS)
+    extra = {k: v for k, v in scaled.items() if k not in spec.priors}
+    return spec.with_overrides(priors=extra) if extra else spec
+
+
 def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray], n: int) -> None:
-    if spec.family == "bernoulli":
+    """The observed outcome(s): a dispatch to the family (:mod:`.families`)."""
+    family = get_family(spec.family)
+    w = _numeric(prep.data[spec.weights]).to_numpy() if spec.weights else None
+    if spec.family != "ordinal":
         y = spec.outcomes[0]
-        pm.Bernoulli(y, logit_p=eta, observed=obs[y].astype("int64"), dims="initiative")
-    elif spec.family == "binomial":
-        y = spec.outcomes[0]
-        trials = _numeric(prep.data[spec.trials]).to_numpy().astype("int64")
-        pm.Binomial(y, n=trials, logit_p=eta, observed=obs[y].astype("int64"), dims="initiative")
-    else:
-        for k, y in enumerate(spec.outcomes):
-            cats = prep.categories[y]
-            cuts = _ordered_cutpoints(f"cutpoints_{y}", spec, len(cats), f"threshold_{y}")
-            mask = ~np.isnan(obs[y])
-            codes = np.searchsorted(cats, obs[y][mask]).astype("int64")
-            e = eta[:, k] if len(spec.outcomes) > 1 else eta
-            rows = np.flatnonzero(mask)
-            pm.OrderedLogistic(
-                y, eta=e[rows], cutpoints=cuts, observed=codes, dims=f"{y}_obs", compute_p=False
-            )
+        trials = _numeric(prep.data[spec.trials]).to_numpy() if spec.trials else None
+        params = family.graph_parameters(lambda key: spec.prior(key))
+        family.likelihood(y, eta, obs[y], params=params, trials=trials, dims="initiative", weights=w)
+        return
+    for k, y in enumerate(spec.outcomes):
+        cats = prep.categories[y]
+        cuts = _ordered_cutpoints(f"cutpoints_{y}", spec, len(cats), f"threshold_{y}")
+        mask = ~np.isnan(obs[y])
+        codes = np.searchsorted(cats, obs[y][mask])
+        e = eta[:, k] if len(spec.outcomes) > 1 else eta
+        rows = np.flatnonzero(mask)
+        w_y = None if w is None else w[rows]
+        family.likelihood(y, e[rows], codes, params={"cutpoints": cuts}, dims=f"{y}_obs", weights=w_y)
 
 
 def _measurement_model(spec: ModelSpec, prep: Prepared):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clusterpreneur import tables
+from clusterpreneur.models.families import get_family
 from clusterpreneur.models.predict import _stacked
 from clusterpreneur.study.predictors import Term, original_scale_factor
 
@@ -29,7 +30,7 @@ def _scale_text(fit, term: Term) -> str:
             units.append(f"{c} (0/1)")
         else:
             units.append(f"unit of {c}")
-    link = "log-odds" if fit.spec.family != "ordinal" else "cumulative log-odds"
+    link = get_family(fit.spec.family).scale
     return f"{link} per " + " x ".join(units)
 
 

@@ -1,8 +1,9 @@
-"""Posterior take-off probabilities for new initiatives, and what-if scenarios.
+"""Posterior predictions for new rows (take-off probabilities in the study), and what-if scenarios.
 
 Computed in NumPy from the posterior draws (no recompiling): for each draw, the linear
-predictor of the new rows on the fit's standardised scale. A country or region that is
-not in the fitted data gets a new effect drawn from the population distribution
+predictor of the new rows on the fit's standardised scale, turned into the mean of the
+outcome by the family's inverse link, or into draws of the outcome (:mod:`.families`). A
+country or region that is not in the fitted data gets a new effect drawn from the population distribution
 ``N(0, sigma_g)`` of that draw (stated per row in ``group_status``), so its predictive
 interval carries the between-group uncertainty. Missing predictor components are drawn
 from the same imputation distribution the model uses; under M3 the latent social capital
@@ -20,6 +21,7 @@ from scipy.special import expit
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models.build import _binary_beta
+from clusterpreneur.models.families import get_family
 from clusterpreneur.models.spec import DERIVED_INPUTS, _numeric, component_frame
 
 NEW_GROUP_NOTE = (
@@ -77,22 +79,36 @@ def predict(
     seed: int = 0,
     prob: float = 0.95,
     return_draws: bool = False,
+    kind: str = "mean",
 ):
-    """Posterior take-off probability of each row of ``new_df``.
+    """Posterior mean of the outcome of each row of ``new_df`` (``kind="mean"``: the
+    probability for bernoulli and binomial, per trial; the expected value for gaussian,
+    poisson and negative binomial), or draws of the outcome itself (``kind="outcome"``: one
+    per posterior draw from the family, with its parameters of that draw; a binomial needs the
+    trials column in ``new_df``). Ordinal models are not predicted here.
 
     Returns a frame with the id column, ``group_status`` ("seen", "new country",
     "new region"), ``mean``, ``sd``, ``ci_lower``, ``median``, ``ci_upper`` (the ``prob``
     equal-tailed interval, 95% by default: the package's one interval convention),
     ``imputed`` (components drawn because missing) and ``n_draws``; with
-    ``return_draws=True`` also the (draws x rows) array of probabilities. ``draws`` thins the
+    ``return_draws=True`` also the (draws x rows) array of means (or outcome draws). ``draws`` thins the
     posterior evenly; ``seed`` fixes new-group and imputation draws (same seed, same output).
     """
     spec = fit.spec
+    family = get_family(spec.family)
     if spec.family == "ordinal":
         raise SpecError(
-            f"prediction is implemented for take-off models (bernoulli/binomial), not for the "
-            f"ordinal model {spec.name!r}"
+            f"prediction is implemented for the families with a mean, not for the ordinal model {spec.name!r}"
         )
+    if kind not in ("mean", "outcome"):
+        raise SpecError(f"prediction kind must be 'mean' or 'outcome', not {kind!r}")
+    trials = None
+    if kind == "outcome" and family.needs_trials:
+        if spec.trials not in new_df:
+            raise SpecError(f"outcome draws of a binomial model need the trials column {spec.trials!r}")
+        trials = _numeric(new_df[spec.trials]).to_numpy()
+        if np.isnan(trials).any() or (trials < 0).any() or (trials != np.round(trials)).any():
+            raise SpecError(f"trials column {spec.trials!r} must hold whole numbers >= 0 in every row")
     missing = spec.missing_columns(new_df, with_outcome=False)
     if missing:
         raise SpecError(
@@ -127,7 +143,9 @@ def predict(
         zc[latent] = _latent_draws(fit, frame, draws, seed)
     terms = spec.term_objects
     X = np.stack([np.prod([zc[c] for c in t.components], axis=0) for t in terms], axis=2)  # S x n x T
-    eta = np.einsum("snt,st->sn", X, beta) + _stacked(fit, "intercept", draws)[:, None]
+    eta = np.einsum("snt,st->sn", X, beta)
+    if family.has_intercept:
+        eta += _stacked(fit, "intercept", draws)[:, None]
     status = np.full(n, "seen", dtype=object)
     new_level: list[str | None] = [None] * n
     for g in spec.groups:
@@ -151,7 +169,11 @@ def predict(
             if lab not in known and new_level[i] is None:
                 new_level[i] = g.name
                 status[i] = f"new {g.name}"
-    p = expit(eta)
+    if kind == "mean":
+        p = family.mean(eta)
+    else:
+        params = {k: _stacked(fit, k, draws) for k in family.parameters}
+        p = family.draw(_label_rng(seed, "outcome"), eta, params, trials)
     lo, hi = (1 - prob) / 2, (1 + prob) / 2
     out = pd.DataFrame(
         {
@@ -169,6 +191,7 @@ def predict(
     out.attrs["note"] = NEW_GROUP_NOTE
     out.attrs["model"] = spec.name
     out.attrs["interval"] = prob
+    out.attrs["kind"] = kind
     return (out, p) if return_draws else out
 
 

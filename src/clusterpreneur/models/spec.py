@@ -21,13 +21,14 @@ import pandas as pd
 import pymc as pm
 
 from clusterpreneur.errors import SpecError
+from clusterpreneur.models.families import FAMILIES, FAMILY_PRIORS, get_family
 from clusterpreneur.models.parametrize import FIXED_EFFECTS, check_name
 from clusterpreneur.study.codebook import BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
 from clusterpreneur.study.measures import ILR_NAMES, MEASURES, ilr_coordinates
 from clusterpreneur.study.predictors import Term, component_columns, terms_from_names
 
-Family = Literal["bernoulli", "binomial", "ordinal"]
-FAMILIES: tuple[str, ...] = ("bernoulli", "binomial", "ordinal")
+Family = str
+"""A family name: one of :data:`clusterpreneur.models.families.FAMILIES`."""
 
 DIMS = ("initiative", "region", "country", "actor", "item", "outcome", "term")
 """The package's fixed dimension names (plus helper dims such as ``component``)."""
@@ -42,10 +43,13 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "lkj_eta": {"eta": 2.0},
     "horseshoe": {"tau0": 0.1, "slab_scale": 1.0, "slab_df": 4.0, "local_df": 1.0},
     "shrinkage_normal": {"sigma": 0.25},
+    **FAMILY_PRIORS,
 }
 """Weakly informative defaults on standardised predictors. Override any entry with
 ``ModelSpec(priors={...})``: keys are these names, or a specific parameter name such as
-``"sigma_country"`` (which wins over ``"sigma"``)."""
+``"sigma_country"`` (which wins over ``"sigma"``). ``sigma_residual`` (gaussian) and ``alpha``
+(negative binomial) are the families' own parameters; for a gaussian outcome the defaults are
+rescaled to the outcome's mean and SD (:mod:`clusterpreneur.models.families`)."""
 
 # raw survey columns each derived measure needs (for validation and clear errors)
 DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
@@ -118,6 +122,19 @@ class ModelSpec:
     ``shrinkage_terms`` get a regularised-horseshoe (or tighter normal) prior instead of
     the default one. ``impute`` lists the predictor components whose missing values are
     imputed inside the model (``"auto"``: every component that has missing values).
+    ``family`` is a name in :data:`clusterpreneur.models.families.FAMILIES` (bernoulli,
+    binomial with ``trials``, ordinal, gaussian, poisson, negative_binomial).
+
+    ``weights`` names a column of non-negative likelihood weights (as brms' ``weights()``):
+    observation ``i``'s log-likelihood is multiplied by ``w_i``. They are frequency or
+    importance weights of the likelihood: weight 2 counts a row as if it had been seen twice,
+    so posterior SDs shrink roughly as ``1 / sqrt(sum of weights)`` and weights that do not sum
+    to the number of real, independent observations make the posterior over- or
+    under-confident. They are not survey design weights: a weighted posterior is not
+    design-consistent inference about a population (for that, model the design variables or
+    post-stratify). The fit's ``log_likelihood`` group (and LOO) is the unweighted pointwise
+    log-likelihood. Only the outcome's likelihood is weighted: a row's imputed predictor values
+    stay one parameter each (not repeated), and a latent measurement model refuses weights.
     """
 
     name: str
@@ -127,6 +144,7 @@ class ModelSpec:
     groups: tuple[GroupLevel, ...] = ()
     slopes: tuple[VaryingSlope, ...] = ()
     trials: str | None = None
+    weights: str | None = None
     categories: tuple[int, ...] | None = None
     latent: LatentSpec | None = None
     shrinkage_terms: tuple[str, ...] = ()
@@ -168,6 +186,8 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["outcome"] = self.outcome if isinstance(self.outcome, str) else list(self.outcome)
+        if d["weights"] is None:  # a later field: left out at its default, so earlier specs keep their hash
+            del d["weights"]
         return json.loads(json.dumps(d))  # tuples -> lists, plain JSON types only
 
     def to_json(self) -> str:
@@ -216,13 +236,30 @@ class ModelSpec:
         """Internal consistency (no data needed)."""
         if self.family not in FAMILIES:
             raise SpecError(f"spec {self.name!r}: unknown family {self.family!r}; choose one of {FAMILIES}")
+        family = get_family(self.family)
         if len(self.outcomes) > 1 and self.family != "ordinal":
             raise SpecError(
                 f"spec {self.name!r}: several outcomes {self.outcomes} need family 'ordinal' "
-                "(correlated cumulative logits); give one outcome for bernoulli/binomial"
+                f"(correlated cumulative logits); give one outcome for {self.family!r}"
             )
-        if self.family == "binomial" and not self.trials:
-            raise SpecError(f"spec {self.name!r}: family 'binomial' needs `trials` (a column of counts)")
+        if family.needs_trials and not self.trials:
+            raise SpecError(f"spec {self.name!r}: family {self.family!r} needs `trials` (a column of counts)")
+        if self.trials and not family.needs_trials:
+            raise SpecError(f"spec {self.name!r}: `trials` is for family 'binomial', not {self.family!r}")
+        if self.weights is not None and not (isinstance(self.weights, str) and self.weights):
+            raise SpecError(f"spec {self.name!r}: `weights` must name a column, not {self.weights!r}")
+        if self.weights and self.latent is not None:
+            raise SpecError(
+                f"spec {self.name!r}: likelihood weights with a latent measurement model are not "
+                "supported (the item likelihoods would stay unweighted); drop `weights` or `latent`"
+            )
+        scales = [f"sigma_{g.name}" for g in self.groups] + [f"sigma_{s.param}" for s in self.slopes]
+        clash = sorted(set(scales) & set(family.parameters))
+        if clash:
+            raise SpecError(
+                f"spec {self.name!r}: group-level scale(s) {clash} would share the name of the "
+                f"{self.family} family's own parameter; rename the group level"
+            )
         if len(set(self.terms)) != len(self.terms):
             raise SpecError(f"spec {self.name!r}: duplicated terms in {self.terms}")
         names = [g.name for g in self.groups]
@@ -274,7 +311,7 @@ class ModelSpec:
     def missing_columns(self, df: pd.DataFrame, *, with_outcome: bool = True) -> list[str]:
         need = self.required_columns(df)
         if with_outcome:
-            need += [*self.outcomes, *([self.trials] if self.trials else [])]
+            need += [*self.outcomes, *(c for c in (self.trials, self.weights) if c)]
         return [c for c in dict.fromkeys(need) if c not in df.columns]
 
     def validate(self, df: pd.DataFrame) -> None:
@@ -302,6 +339,8 @@ class ModelSpec:
             raise SpecError(f"id column {self.id_column!r} has duplicated ids")
         for y in self.outcomes:
             check_outcome(self, df, y)
+        if self.weights:
+            check_weights(self, df)
         if self.latent is not None:
             for item in self.latent.items:
                 vals = _numeric(df[item]).dropna()
@@ -349,26 +388,28 @@ def ordinal_categories(spec: ModelSpec, y: pd.Series) -> list[int]:
 
 
 def check_outcome(spec: ModelSpec, df: pd.DataFrame, y: str) -> None:
+    """The observed values of outcome ``y`` fit the spec's family (its registry check)."""
     vals = _numeric(df[y]).dropna()
-    if vals.empty:
-        raise SpecError(f"outcome {y!r} has no observed values")
-    if (vals != np.round(vals)).any():
-        raise SpecError(f"outcome {y!r} is not integer-valued: family {spec.family!r} does not fit")
-    if spec.family == "bernoulli":
-        bad = sorted(set(vals.unique()) - {0.0, 1.0})
-        if bad:
-            raise SpecError(
-                f"family 'bernoulli' needs a 0/1 outcome, but {y!r} has values {bad[:6]}: use "
-                "family 'ordinal' for ratings or 'binomial' with trials for counts"
-            )
-    elif spec.family == "binomial":
-        n = _numeric(df[spec.trials]).reindex(vals.index)
-        if n.isna().any() or (n != np.round(n)).any() or (n < 1).any():
-            raise SpecError(f"trials column {spec.trials!r} must hold positive integers where {y!r} is seen")
-        if (vals < 0).any() or (vals > n).any():
-            raise SpecError(f"binomial outcome {y!r} must lie between 0 and {spec.trials!r}")
-    else:
+    trials = _numeric(df[spec.trials]) if spec.trials else None
+    get_family(spec.family).check_outcome(vals, trials)
+    if spec.family == "ordinal":
         ordinal_categories(spec, df[y])
+
+
+def check_weights(spec: ModelSpec, df: pd.DataFrame) -> None:
+    """Likelihood weights: numeric, finite, >= 0 wherever an outcome is observed, not all 0."""
+    w = _numeric(df[spec.weights])
+    seen = pd.concat([_numeric(df[y]) for y in spec.outcomes], axis=1).notna().any(axis=1)
+    w = w[seen]
+    bad = w.isna() | ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        rows = ", ".join(map(str, w.index[bad][:5].tolist()))
+        raise SpecError(
+            f"weights column {spec.weights!r} must hold finite numbers >= 0 wherever the outcome is "
+            f"observed; rows {rows} do not ({int(bad.sum())} in all)"
+        )
+    if float(w.sum()) <= 0:
+        raise SpecError(f"weights column {spec.weights!r} sums to 0: no observation would count")
 
 
 def component_frame(spec: ModelSpec, df: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,7 @@
     data -> descriptives
          -> baselines
          -> model:<M> -> estimates:<M>, diagnostics:<M>      (every model of [models] fit)
-    model:*                          -> comparison
+    model:<M> of take-off            -> comparison           (LOO of the take-off models)
     baselines, estimates:<ref>       -> forest               (reference model, take-off)
     estimates:*, diagnostics:*, data -> hypotheses
     data, model:<ref>                -> cases                (reference model, take-off)
@@ -58,6 +58,7 @@ def plan(
     versions: dict[str, str] | None = None,
 ) -> list[Step]:
     """The study's steps for ``config``, dependencies first."""
+    from clusterpreneur.study.baselines import TAKEOFF
     from clusterpreneur.study.ladder import LADDER
 
     unknown = [m for m in config.models if m not in LADDER]
@@ -88,7 +89,7 @@ def plan(
                 f"diagnostics:{m}", deps=(f"model:{m}",), model=m, prob=RULE.prob, seed=config.seed_for(m)
             )
         )
-    takeoff = [m for m in config.models if LADDER[m].family != "ordinal"]
+    takeoff = [m for m in config.models if LADDER[m].outcomes == (TAKEOFF,)]
     if takeoff:
         steps.append(ComparisonStep("comparison", deps=tuple(f"model:{m}" for m in takeoff)))
     if config.models:
@@ -102,7 +103,7 @@ def plan(
             )
         )
     ref = config.reference_model
-    if ref is not None and LADDER[ref].family != "ordinal":
+    if ref is not None and LADDER[ref].outcomes == (TAKEOFF,):
         if config.baselines:
             steps.append(ForestStep("forest", deps=("baselines", f"estimates:{ref}"), model=ref))
         steps.append(CasesStep("cases", deps=("data", f"model:{ref}"), model=ref, seed=config.seed))

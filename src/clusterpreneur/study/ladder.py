@@ -13,11 +13,16 @@ Every rung uses the shared predictor statement :data:`clusterpreneur.study.predi
   correlation of initiative-level effects over dim ``outcome``), same predictors and groups.
 - **M5** M2 + the three ILR board coordinates, board diversity and their exploratory
   interactions with peripherality under a regularised horseshoe (breadth is already in).
+- **G1** firm growth (a continuous log ratio): a gaussian model with varying intercepts by country
+  and region on the study terms plus take-off, the Bayesian twin of the ``mixedlm`` baseline
+  (:func:`clusterpreneur.study.growth.growth_comparison` sets them side by side). Not a take-off
+  rung: the report's LOO comparison, forest plot and cases leave it out.
 """
 
 from __future__ import annotations
 
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
+from clusterpreneur.study.baselines import GROWTH, GROWTH_EXTRA
 from clusterpreneur.study.codebook import RATINGS
 from clusterpreneur.study.measures import ILR_NAMES
 from clusterpreneur.study.predictors import STUDY_TERM_NAMES
@@ -77,3 +82,17 @@ SUMMARIES: dict[str, str] = {
     "M5": "M2 and board composition, shrinkage on its interactions",
 }
 """What each rung adds, in a reader's words (the report's ladder table)."""
+
+# --------------------------------------------------------------------------- firm growth
+
+G1 = ModelSpec(
+    name="G1",
+    outcome=GROWTH,
+    family="gaussian",
+    terms=(*STUDY_TERM_NAMES, *(e for e in GROWTH_EXTRA if e not in STUDY_TERM_NAMES)),
+    groups=(GroupLevel("country", "country_id"), GroupLevel("region", "region_id", parent="country")),
+    impute=(),  # complete cases, the rows of the mixedlm baseline
+    description="firm growth, gaussian, varying intercepts by country and region (beside mixedlm)",
+)
+LADDER["G1"] = G1
+SUMMARIES["G1"] = "firm growth: gaussian, intercepts varying by country and region"

@@ -109,7 +109,11 @@ component is the effect there (0/1 columns are not centred; see :func:`design_ma
 
 
 def term_label(name: str) -> str:
-    """A reader's name for a term or group-level scale: components joined by ' × '."""
+    """A reader's name for a term, group-level scale or family parameter: components joined by ' × '."""
+    from clusterpreneur.models.families import parameter_label
+
+    if (label := parameter_label(name)) is not None:
+        return label
     if name.startswith("sigma_"):
         return f"SD of {name.removeprefix('sigma_').replace('_', ' ')} effects"
     return " × ".join(TERM_LABELS.get(c, c.replace("_", " ")) for c in name.split(":"))
