@@ -89,12 +89,24 @@ def prior_scale(settings: dict) -> float:
 def _row_terms(spec, prep, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per row (and outcome): the score and Fisher information of the linear predictor at the
     base point. Bernoulli/binomial: rate ``p0`` = the outcome's overall rate; ordinal: the
-    cutpoints at the observed cumulative frequencies and ``eta = 0``."""
+    cutpoints at the observed cumulative frequencies and ``eta = 0``; any other family: the
+    outcome's mean (and, for its own parameters, the moments of the outcome), through the
+    family's Fisher information (:mod:`.families`). Likelihood weights multiply both."""
+    s_row, i_row = _unweighted_row_terms(spec, prep, obs)
+    if getattr(spec, "weights", None):
+        w = prep.data[spec.weights].to_numpy(dtype=float)[:, None]
+        s_row, i_row = s_row * w, i_row * w
+    return s_row, i_row
+
+
+def _unweighted_row_terms(spec, prep, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if spec.family in ("bernoulli", "binomial"):
         y = obs[spec.outcomes[0]]
         n = prep.data[spec.trials].to_numpy(dtype=float) if spec.family == "binomial" else np.ones_like(y)
         p0 = float(np.clip(np.nansum(y) / np.sum(n), 1e-3, 1 - 1e-3))
         return (y - n * p0)[:, None], (n * p0 * (1.0 - p0))[:, None]
+    if spec.family != "ordinal":
+        return _glm_row_terms(spec, obs[spec.outcomes[0]])
     scores, infos = [], []
     for y in spec.outcomes:
         cats = prep.categories[y]
@@ -112,6 +124,28 @@ def _row_terms(spec, prep, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
         scores.append(score)
         infos.append(info)
     return np.column_stack(scores), np.column_stack(infos)
+
+
+def _glm_row_terms(spec, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score ``(y - mu0) I / (dmu/deta)`` and information ``I`` of a one-parameter-link family
+    at ``mu0`` = the outcome's mean (GLM algebra: ``I = (dmu/deta)^2 / Var``)."""
+    from clusterpreneur.models.families import get_family
+
+    fam = get_family(spec.family)
+    y = np.asarray(y, dtype=float)
+    mu0, var = float(np.nanmean(y)), float(np.nanvar(y))
+    if fam.link == "log":
+        mu0 = max(mu0, 1e-3)
+    eta0 = float(fam.link_fn(np.asarray(mu0)))
+    params = {
+        "sigma_residual": np.asarray(max(np.sqrt(var), 1e-6)),
+        "alpha": np.asarray(float(np.clip(mu0**2 / max(var - mu0, 1e-6), 0.1, 1e6))),
+    }
+    eta = np.full(len(y), eta0)
+    info = np.asarray(fam.information(eta, {k: params[k] for k in fam.parameters}), dtype=float)
+    h = 1e-5
+    dmu = float((fam.inverse_link(np.asarray(eta0 + h)) - fam.inverse_link(np.asarray(eta0 - h))) / (2 * h))
+    return ((y - mu0) * info / dmu)[:, None], info[:, None]
 
 
 def information(spec, prep, group: str, term: str | None, obs: dict[str, np.ndarray]) -> Information:
