@@ -12,7 +12,7 @@ Every fitted model, whatever its family, is reported as rows of :data:`COLUMNS`:
 ``scale``
     ``"standardised"`` for the coefficient on the standardised design (and for every
     parameter with no original-scale version), ``"original"`` for the same coefficient per
-    original unit of the predictor (see :func:`clusterpreneur.study.predictors.original_scale_factor`);
+    original unit of the predictor (see :func:`clusterpreneur.models.hypotheses.original_scale_factor`);
 ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``
     point estimate, standard error and 95% interval; a Bayesian model puts its posterior
     mean, posterior standard deviation and 95% credible interval here;

@@ -19,7 +19,7 @@ from clusterpreneur.io import sha256_bytes
 from clusterpreneur.models.build import Prepared, build_model, prepare
 from clusterpreneur.models.engine import kernel_unsupported, sample_kernel
 from clusterpreneur.models.spec import ModelSpec
-from clusterpreneur.study.measures import Standardizer
+from clusterpreneur.standardize import Standardizer
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 ENGINES = ("auto", "kernel", "pymc")

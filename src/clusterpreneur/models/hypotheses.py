@@ -7,7 +7,14 @@ import pandas as pd
 
 from clusterpreneur import tables
 from clusterpreneur.models.predict import _stacked
-from clusterpreneur.study.predictors import Term, original_scale_factor
+from clusterpreneur.models.spec import Term
+from clusterpreneur.standardize import Standardizer
+
+
+def original_scale_factor(term: Term, standardizer: Standardizer) -> float:
+    """Divide a standardised coefficient by this to get the effect per original unit (1 for a
+    term of 0/1 columns, dummies and unstandardised components)."""
+    return float(np.prod([standardizer.scale.get(c, 1.0) for c in term.components]))
 
 
 def _beta_draws(fit) -> dict[str, np.ndarray]:
