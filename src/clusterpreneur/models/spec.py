@@ -408,7 +408,8 @@ class ModelSpec:
         for term, h in self.hypotheses.items():
             if term not in self.terms:
                 raise SpecError(
-                    f"spec {self.name!r}: hypothesis on {term!r}, which is not a term; terms: {list(self.terms)}"
+                    f"spec {self.name!r}: hypothesis on {term!r}, which is not a term; "
+                    f"terms: {list(self.terms)}"
                 )
             sign = h.get("sign") if isinstance(h, dict) else h
             if sign not in (1, -1):
