@@ -18,7 +18,7 @@ from clusterpreneur.errors import SpecError
 from clusterpreneur.io import sha256_bytes
 from clusterpreneur.models.build import Prepared, build_model, prepare
 from clusterpreneur.models.engine import kernel_unsupported, sample_kernel
-from clusterpreneur.models.spec import ModelSpec
+from clusterpreneur.models.spec import ModelSpec, describe
 from clusterpreneur.standardize import Standardizer
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -91,6 +91,18 @@ class FittedModel:
     def posterior(self) -> xr.Dataset:
         return self.idata["posterior"].to_dataset()
 
+    def __repr__(self) -> str:
+        post = self.idata["posterior"]
+        dropped = "".join(f"; {k}: {v} rows dropped" for k, v in self.prepared.dropped.items())
+        chains, draws = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
+        sampler = self.sampler or "unknown sampler"
+        head = (
+            f"FittedModel {self.spec.name!r}: {chains} chains x {draws} draws ({sampler}, seed {self.seed}), "
+            f"{len(self.data)} observations{dropped}"
+        )
+        results = "  results       fit.coefficients(), fit.hypotheses(): 95% equal-tailed intervals"
+        return f"{head}\n{describe(self.spec)}\n{results}"
+
     def save(self, path: str | Path) -> Path:
         from clusterpreneur.models.persist import save_fit
 
@@ -128,6 +140,7 @@ def _attrs(
 ) -> dict[str, str | int]:
     return {
         "clusterpreneur_model": spec.name,
+        "formula": spec.formula or "",
         "spec_json": spec.to_json(),
         "spec_sha256": spec.sha256(),
         "data_sha256": data_sha256(prep.data),
