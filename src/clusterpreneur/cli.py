@@ -279,7 +279,7 @@ def _estimates(idata, gate, spec) -> str:
     numbers = {"mean": "mean", "sd": "sd", "2.5%": "eti95_lower", "97.5%": "eti95_upper", "r_hat": "r_hat"}
     columns = {
         "parameter": table["parameter"].tolist(),
-        "H": terms.map(hypotheses).fillna("").tolist(),
+        "H": [hypotheses.get(t, "") for t in terms],
         **{head: [f"{v:.3f}" for v in table[col]] for head, col in numbers.items()},
         **{col: ["-" if v != v else f"{v:.0f}" for v in table[col]] for col in ("ess_bulk", "ess_tail")},
     }
