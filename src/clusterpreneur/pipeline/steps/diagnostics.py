@@ -199,7 +199,7 @@ def _loo(idata, name: str, outcomes: list[str], summary: dict[str, Any]):
                 "n_high_k": len(high_k),
             }
         )
-        high.append(high_k.assign(outcome=y))
+        high.append(high_k.rename(columns={"observation": "initiative"}).assign(outcome=y))
     return rows, high, elpds
 
 
