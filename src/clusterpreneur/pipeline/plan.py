@@ -109,7 +109,7 @@ def plan(
                 sampling=True,
                 spec=specs[m],
                 formula=config.model_sources.get(m) if specs[m] is None else None,
-                name=m,
+                model=m,
                 settings=config.settings_for(m),
                 seed=config.seed_for(m),
                 ppc_draws=config.ppc_draws,

@@ -152,7 +152,7 @@ class ModelStep(StepBase):
 
     spec: Any = None
     formula: dict | None = None  # {"formula": ..., "family": ...}: spec built from the data at run time
-    name: str = ""
+    model: str = ""  # the model's name in the configuration
     settings: Any = None  # pipeline.config.SamplerSettings
     seed: int = 0
     ppc_draws: int = 200
@@ -168,7 +168,7 @@ class ModelStep(StepBase):
         }
 
     def validate(self, ctx: RunContext) -> None:
-        self.settings.check(f"[models.{self.name or self.spec.name}]")
+        self.settings.check(f"[models.{self.model or self.spec.name}]")
         if self.formula is not None:
             from clusterpreneur.models.formula import Formula
 
@@ -179,7 +179,7 @@ class ModelStep(StepBase):
         from clusterpreneur.models.persist import save_fit
 
         df = read_frame(upstream["data"].file(SURVEY))
-        spec = self.spec if self.spec is not None else formula_spec(self.name, self.formula, df)
+        spec = self.spec if self.spec is not None else formula_spec(self.model, self.formula, df)
         if spec.derived_from is None and self.spec is None:
             from clusterpreneur.study.measures import add_measures
 
