@@ -323,13 +323,33 @@ def cmd_diagnose(args) -> int:
         if args.data:
             from clusterpreneur.models import load_fit
 
-            fitted = load_fit(path, _read(args.data, args.mapping, args.encoding, args.mapping_encoding))
+            fitted = load_fit(path, _data_for(_saved_spec(path), args.data, args.mapping, args))
             if fitted.spec.family == "ordinal":
                 predictive = posterior_predictive(fitted, outcomes_of(idata), args.ppc_draws, seed=args.seed)
         out = Path(args.out)
         diagnose(idata, label, out, predictive=predictive, labels=study_labels(), seed=args.seed)
         print(f"wrote the checks of {label} to {out} (tables as CSV, figures as PNG and SVG)")
     return code
+
+
+def _saved_spec(path):
+    from clusterpreneur.models import ModelSpec
+    from clusterpreneur.models.persist import read_fit
+
+    return ModelSpec.from_json(str(read_fit(path).attrs["spec_json"]))
+
+
+def _data_for(spec, path: str | None, mapping: str | None, args, what: str = "data file"):
+    """The data of a fit: a survey (the study's models, or with a mapping), else any data file."""
+    from clusterpreneur.files import read_data
+
+    if spec.derived_from or mapping:
+        return _read(path, mapping, args.encoding, args.mapping_encoding)
+    if not path:
+        raise UsageError(
+            f"model {spec.name!r} is not a model of the study's survey: give its {what} (--data)"
+        )
+    return read_data(_existing(path, what), encoding=args.encoding)
 
 
 def cmd_predict(args) -> int:
@@ -341,6 +361,21 @@ def cmd_predict(args) -> int:
     from clusterpreneur.study.cases import case_predictions, check_scenarios, validate_rows
     from clusterpreneur.study.datasets import north_jutland_cases
 
+    spec = _saved_spec(args.fit)
+    if not (spec.derived_from or args.mapping):  # a model of data of one's own: rows of that data
+        if not args.cases or args.what_if:
+            raise UsageError(
+                f"model {spec.name!r} is not a model of the study's survey: give the rows to predict "
+                "(--cases FILE; --what-if is the study's scenarios)"
+            )
+        fitted = load_fit(args.fit, _data_for(spec, args.data, None, args))
+        pred = fitted.predict(_data_for(spec, args.cases, None, args, "cases file"), seed=args.seed)
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(pred.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.out:
+            write_atomic(args.out, csv_bytes(pred))
+            print(f"wrote {args.out}")
+        return EXIT_OK
     if args.cases:
         cases = _read(args.cases, args.cases_mapping, args.encoding, args.mapping_encoding)
     else:

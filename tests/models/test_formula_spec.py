@@ -257,3 +257,23 @@ def test_coefficients_label_each_scale_truthfully(herd_fit):
     hyp = herd_fit.hypotheses()
     assert list(hyp["term"]) == ["density"] and hyp.loc[0, "expected_sign"] == "+"
     assert "density" in herd_fit.idata.attrs["formula"] and "formula" in repr(herd_fit)
+
+
+def test_a_formula_fit_saves_loads_and_predicts_on_its_own_names(herd_fit, tmp_path, capsys):
+    from clusterpreneur.cli import main
+    from clusterpreneur.models import load_fit
+
+    path = herd_fit.save(tmp_path / "herds.nc")
+    data = pd.read_csv(example_path())
+    again = load_fit(path, data)
+    assert again.spec == herd_fit.spec and list(again.posterior["u_herd"].dims)[-1] == "herd"
+    new = data.head(2).assign(herd=["H01", "NEW"])
+    pd.testing.assert_frame_equal(again.predict(new, seed=1), herd_fit.predict(new, seed=1))
+    assert list(herd_fit.predict(new)["group_status"]) == ["seen", "new herd"]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "pred.csv"
+    code = main(["predict", str(path), "--data", str(example_path()), "--cases", str(tmp_path / "new.csv"),
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0 and len(pd.read_csv(out)) == 2
+    assert main(["predict", str(path), "--data", str(example_path())]) == 2  # no --cases: the study's
+    assert "--cases FILE" in capsys.readouterr().err
