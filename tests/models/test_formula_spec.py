@@ -277,3 +277,14 @@ def test_a_formula_fit_saves_loads_and_predicts_on_its_own_names(herd_fit, tmp_p
     assert code == 0 and len(pd.read_csv(out)) == 2
     assert main(["predict", str(path), "--data", str(example_path())]) == 2  # no --cases: the study's
     assert "--cases FILE" in capsys.readouterr().err
+
+
+def test_an_ordinal_fit_with_equal_cutpoint_means_samples_and_keeps_its_log_likelihood():
+    """The spread start of the cutpoints is for the sampler only: the fit's log-likelihood
+    (PyMC refuses start values there) and its model (for predictive draws) come without it."""
+    df = _herd_like()
+    spec = ModelSpec.from_formula("rating ~ x + (1 | judge)", df, family="ordinal")
+    fit = fit_model(spec, df, seed=2, draws=40, tune=40, chains=1, sampler="pymc", progressbar=False)
+    assert fit.idata["log_likelihood"]["rating"].shape[-1] == len(df)
+    assert all(v is None for v in fit.model.rvs_to_initial_values.values())
+    assert np.isfinite(fit.posterior["cutpoints_rating"].values).all()

@@ -84,7 +84,7 @@ class FittedModel:
     def model(self) -> pm.Model:
         """The PyMC model, rebuilt from spec and data on first use (cheap: nothing compiled)."""
         if self._model is None:
-            self._model = build_model(self.spec, self.data, prepared=self.prepared)
+            self._model = drop_start_values(build_model(self.spec, self.data, prepared=self.prepared))
         return self._model
 
     @property
@@ -158,6 +158,15 @@ def _attrs(
         "dropped": json.dumps(prep.dropped, sort_keys=True),
         "n": len(prep.data),
     }
+
+
+def drop_start_values(model: pm.Model) -> pm.Model:
+    """The model without its start values (the ordered cutpoints' spread start, see
+    :func:`clusterpreneur.models.build._ordered_cutpoints`): they only place the sampler's first
+    point, and PyMC's model transforms (log-likelihood, log-prior) refuse models that have them."""
+    for rv in list(model.rvs_to_initial_values):
+        model.rvs_to_initial_values[rv] = None
+    return model
 
 
 def default_cores(chains: int) -> int:
@@ -246,6 +255,7 @@ def fit_model(
                 **kwargs,
             )
         parametrization = {g.name: "centred" if g.centered else "non-centred" for g in spec.groups}
+    drop_start_values(model)  # sampled: PyMC's model transforms (log densities) refuse start values
     with model:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
         pm.stats.compute_log_prior(idata, model=model, progressbar=False)
