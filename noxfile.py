@@ -71,7 +71,8 @@ def data(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def installed(session: nox.Session) -> None:
     """Build the wheel, install it (not editable) and use it from outside the checkout:
-    the shipped data load and `clusterpreneur fit` runs."""
+    the shipped data load (importlib.resources) and `clusterpreneur fit` runs, on the ladder's
+    M1 and on a formula over the shipped herds.csv."""
     wheels = Path(session.create_tmp()) / "wheels"
     shutil.rmtree(wheels, ignore_errors=True)
     session.run("python", "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), ".")
@@ -81,6 +82,17 @@ def installed(session: nox.Session) -> None:
         session.chdir(outside)
         session.run("python", "-c", INSTALLED_CHECK)
         session.run("clusterpreneur", "fit", "--model", "M1", "--out", "m1.nc")  # gated: exit 1 on failure
+        herds = session.run("python", "-c", HERDS_PATH, silent=True).strip().splitlines()[-1]
+        formula = "p(incidence, size) ~ C(period) + density + (1 | herd)"
+        options = ["--formula", formula, "--family", "binomial", "--out", "herds.nc"]
+        session.run("clusterpreneur", "fit", herds, *options)
+
+
+HERDS_PATH = """
+from clusterpreneur.study.datasets import example_path
+assert "site-packages" in str(example_path()), example_path()
+print(example_path())
+"""
 
 
 INSTALLED_CHECK = """

@@ -149,6 +149,73 @@ def _model(name: str):
     return LADDER[name]
 
 
+def _spec_file(path: str):
+    """A model spec from a JSON file (``ModelSpec.to_json``), checked."""
+    from clusterpreneur.files import read_text
+    from clusterpreneur.models import ModelSpec
+
+    p = _existing(path, "spec file")
+    try:
+        spec = ModelSpec.from_json(read_text(p, "spec file", option=None))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UsageError(f"{p}: not a model spec (JSON written by ModelSpec.to_json): {exc}") from None
+    spec.check()
+    return spec
+
+
+def _group_names(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        factor, sep, name = pair.partition("=")
+        if not sep or not factor or not name:
+            raise UsageError(f"--group-name takes FACTOR=NAME (e.g. county_id=county), not {pair!r}")
+        out[factor] = name
+    return out
+
+
+def _spec_and_data(args):
+    """(spec, data) of `clusterpreneur fit`: a ladder model on a survey, or a formula / spec
+    file on any data file (a spec whose predictors are the study's measures reads a survey)."""
+    from clusterpreneur.files import read_data
+
+    if args.formula and args.spec:
+        raise UsageError("give either --formula or --spec, not both")
+    if not args.formula and not args.spec:
+        if args.family or args.group_name or args.id_column or args.obs_dim or args.no_standardize:
+            raise UsageError(
+                "--family, --group-name, --id-column, --obs-dim and --no-standardize go with --formula"
+            )
+        spec = _model(args.model or "M2")
+        df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
+        _refuse_panel(df, args.file)
+        return spec, df
+    if args.model:
+        raise UsageError("--model names a ladder model; with --formula or --spec leave it out")
+    if args.formula:
+        from clusterpreneur.models import ModelSpec
+
+        if not args.file:
+            raise UsageError("--formula needs the data file: clusterpreneur fit DATA --formula '...'")
+        df = read_data(_existing(args.file, "data file"), encoding=args.encoding)
+        spec = ModelSpec.from_formula(
+            args.formula, df, family=args.family, name=args.name, group_names=_group_names(args.group_name),
+            id_column=args.id_column, obs_dim=args.obs_dim or "obs", standardize=not args.no_standardize,
+        )  # fmt: skip
+        return spec, df
+    spec = _spec_file(args.spec)
+    if args.family or args.group_name or args.id_column or args.obs_dim or args.no_standardize:
+        raise UsageError(
+            "--family, --group-name, --id-column, --obs-dim and --no-standardize go with --formula"
+        )
+    if spec.derived_from or args.mapping:  # the study's measures: a survey in codebook form
+        df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
+    elif not args.file:
+        raise UsageError("--spec needs the data file: clusterpreneur fit DATA --spec FILE.json")
+    else:
+        df = read_data(_existing(args.file, "data file"), encoding=args.encoding)
+    return spec, df
+
+
 def cmd_fit(args) -> int:
     from clusterpreneur.diagnostics import attach_gate, check_convergence
     from clusterpreneur.models import fit_model
@@ -159,12 +226,12 @@ def cmd_fit(args) -> int:
             "(--no-gate skips it)",
             file=sys.stderr,
         )
-    spec = _model(args.model)
     if args.target_accept is not None and not 0 < args.target_accept < 1:
         raise UsageError(f"--target-accept must lie strictly between 0 and 1, not {args.target_accept:g}")
-    df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
-    _refuse_panel(df, args.file)
-    out = Path(args.out or f"results/fits/{args.model}.nc")
+    spec, df = _spec_and_data(args)
+    if args.name and not args.formula:
+        spec = replace(spec, name=args.name)
+    out = Path(args.out or f"results/fits/{spec.name}.nc")
     logger.info("fitting %s (%s, %d chains x %d draws, seed %d)", spec.name, args.sampler, args.chains,
                 args.draws, args.seed)  # fmt: skip
     fitted = fit_model(
@@ -175,7 +242,7 @@ def cmd_fit(args) -> int:
     if not args.no_gate:
         attach_gate(fitted.idata, gate)  # the saved fit carries its verdict
     fitted.save(out)  # also a failed fit: `clusterpreneur diagnose` can then look into it
-    print(_estimates(fitted.idata, gate))
+    print(_estimates(fitted.idata, gate, spec))
     if args.no_gate:
         print(f"{spec.name}: convergence gate skipped (--no-gate): these estimates are unchecked.")
         print(f"wrote {out}")
@@ -201,19 +268,18 @@ def _refuse_panel(df, path) -> None:
         )
 
 
-def _estimates(idata, gate) -> str:
-    """The short estimate table of a fit: main parameters (hypothesis terms marked) with the
-    gate's R-hat and ESS, as aligned text."""
+def _estimates(idata, gate, spec) -> str:
+    """The short estimate table of a fit: main parameters (the spec's hypothesis terms marked)
+    with the gate's R-hat and ESS, as aligned text."""
     from clusterpreneur.diagnostics import estimate_table
-    from clusterpreneur.study.predictors import STUDY_TERMS
 
     table = estimate_table(idata, gate)
-    hypotheses = {t.name: t.hypothesis for t in STUDY_TERMS if t.hypothesis}
+    hypotheses = {t.name: t.hypothesis for t in spec.term_objects if t.sign}
     terms = table["parameter"].str.extract(r"^beta\[(?:.*,)?([^,\]]+)\]$", expand=False)
     numbers = {"mean": "mean", "sd": "sd", "2.5%": "eti95_lower", "97.5%": "eti95_upper", "r_hat": "r_hat"}
     columns = {
         "parameter": table["parameter"].tolist(),
-        "H": terms.map(hypotheses).fillna("").tolist(),
+        "H": [hypotheses.get(t, "") for t in terms],
         **{head: [f"{v:.3f}" for v in table[col]] for head, col in numbers.items()},
         **{col: ["-" if v != v else f"{v:.0f}" for v in table[col]] for col in ("ess_bulk", "ess_tail")},
     }
@@ -257,13 +323,33 @@ def cmd_diagnose(args) -> int:
         if args.data:
             from clusterpreneur.models import load_fit
 
-            fitted = load_fit(path, _read(args.data, args.mapping, args.encoding, args.mapping_encoding))
+            fitted = load_fit(path, _data_for(_saved_spec(path), args.data, args.mapping, args))
             if fitted.spec.family == "ordinal":
                 predictive = posterior_predictive(fitted, outcomes_of(idata), args.ppc_draws, seed=args.seed)
         out = Path(args.out)
         diagnose(idata, label, out, predictive=predictive, labels=study_labels(), seed=args.seed)
         print(f"wrote the checks of {label} to {out} (tables as CSV, figures as PNG and SVG)")
     return code
+
+
+def _saved_spec(path):
+    from clusterpreneur.models import ModelSpec
+    from clusterpreneur.models.persist import read_fit
+
+    return ModelSpec.from_json(str(read_fit(path).attrs["spec_json"]))
+
+
+def _data_for(spec, path: str | None, mapping: str | None, args, what: str = "data file"):
+    """The data of a fit: a survey (the study's models, or with a mapping), else any data file."""
+    from clusterpreneur.files import read_data
+
+    if spec.derived_from or mapping:
+        return _read(path, mapping, args.encoding, args.mapping_encoding)
+    if not path:
+        raise UsageError(
+            f"model {spec.name!r} is not a model of the study's survey: give its {what} (--data)"
+        )
+    return read_data(_existing(path, what), encoding=args.encoding)
 
 
 def cmd_predict(args) -> int:
@@ -275,6 +361,21 @@ def cmd_predict(args) -> int:
     from clusterpreneur.study.cases import case_predictions, check_scenarios, validate_rows
     from clusterpreneur.study.datasets import north_jutland_cases
 
+    spec = _saved_spec(args.fit)
+    if not (spec.derived_from or args.mapping):  # a model of data of one's own: rows of that data
+        if not args.cases or args.what_if:
+            raise UsageError(
+                f"model {spec.name!r} is not a model of the study's survey: give the rows to predict "
+                "(--cases FILE; --what-if is the study's scenarios)"
+            )
+        fitted = load_fit(args.fit, _data_for(spec, args.data, None, args))
+        pred = fitted.predict(_data_for(spec, args.cases, None, args, "cases file"), seed=args.seed)
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(pred.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.out:
+            write_atomic(args.out, csv_bytes(pred))
+            print(f"wrote {args.out}")
+        return EXIT_OK
     if args.cases:
         cases = _read(args.cases, args.cases_mapping, args.encoding, args.mapping_encoding)
     else:
@@ -469,17 +570,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "fit",
-        "fit one model of the ladder (M1-M5), save it as NetCDF, print its main estimates and the "
-        "convergence gate's verdict (exit 1 if the gate fails; the fit is saved either way)",
+        "fit a model (one of the ladder M1-M5, a formula, or a spec file), save it as NetCDF, print its "
+        "main estimates and the convergence gate's verdict (exit 1 if the gate fails; the fit is saved "
+        "either way)",
         """
         clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
         clusterpreneur fit my_survey.dta --mapping map.toml --model M1 --sampler pymc --draws 2000
         clusterpreneur fit data/survey.csv --model M3 --tune 2000 --target-accept 0.95
+        clusterpreneur fit herds.csv --formula "p(incidence, size) ~ C(period) + (1 | herd)" --family binomial
+        clusterpreneur fit ratings.csv --formula "rating ~ temp + contact + (1 | judge)" --family ordinal
+        clusterpreneur fit herds.csv --spec herd_model.json
         """,
     )
-    p.add_argument("file", nargs="?", help="survey file (default: the shipped data/survey.csv)")
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="data file (.csv, .xlsx, .dta, .sav, .parquet; ladder models: the shipped survey)",
+    )
     p.add_argument("--mapping", help="TOML column mapping for the survey file")
-    p.add_argument("--model", default="M2", help="model of the ladder (default: %(default)s)")
+    p.add_argument("--model", help="model of the ladder (default: M2 unless --formula or --spec)")
+    p.add_argument("--formula", help="model formula, e.g. 'y ~ x + C(k) + (1 + x | g)' (see the README)")
+    p.add_argument("--family", help="with --formula: bernoulli, binomial, ordinal ... (default: bernoulli, "
+                   "binomial with p(y, n))")  # fmt: skip
+    p.add_argument(
+        "--spec", help="JSON model spec (ModelSpec.to_json) instead of a ladder model or a formula"
+    )
+    p.add_argument("--name", help="name of the model (default: the ladder name, the outcome or the spec's)")
+    p.add_argument(
+        "--group-name",
+        action="append",
+        metavar="FACTOR=NAME",
+        help="with --formula: name a grouping factor's dimension (e.g. county_id=county; 'a:b' becomes "
+        "a_b by default); repeatable",
+    )
+    p.add_argument("--id-column", help="with --formula: column of observation ids (default: the row number)")
+    p.add_argument("--obs-dim", help="with --formula: name of the observation dimension (default: obs)")
+    p.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="with --formula: keep continuous predictors on their scale",
+    )
     p.add_argument("--out", help="NetCDF file to write (default: results/fits/<model>.nc)")
     p.add_argument(
         "--no-gate", action="store_true", help="skip the convergence gate: exit 0 whatever R-hat, ESS ... say"

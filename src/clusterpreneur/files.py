@@ -757,3 +757,19 @@ __all__ = [
     "read_text",
     "table_bytes",
 ]
+
+
+def read_data(path: str | Path, *, encoding: str | None = None, what: str = "data file") -> pd.DataFrame:
+    """A data file of any dataset as a frame for a model: :func:`read_table`, then every text
+    column whose observed values are all numbers made numeric (other text stays text, e.g. the
+    levels of a categorical)."""
+    frame = read_table(path, encoding=encoding, what=what).frame.copy()
+    for column in frame.columns:
+        s = frame[column]
+        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        observed = s.dropna()
+        numbers = pd.to_numeric(observed, errors="coerce")
+        if not observed.empty and numbers.notna().all():
+            frame[column] = pd.to_numeric(s)
+    return frame

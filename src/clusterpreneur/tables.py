@@ -12,7 +12,10 @@ Every fitted model, whatever its family, is reported as rows of :data:`COLUMNS`:
 ``scale``
     ``"standardised"`` for the coefficient on the standardised design (and for every
     parameter with no original-scale version), ``"original"`` for the same coefficient per
-    original unit of the predictor (see :func:`clusterpreneur.study.predictors.original_scale_factor`);
+    original unit of the predictor (see :func:`clusterpreneur.models.hypotheses.original_scale_factor`),
+    ``"unscaled"`` for a parameter with one scale only (a 0/1 or dummy term, an unstandardised
+    predictor, the SD of varying intercepts: Bayesian tables, see
+    :func:`clusterpreneur.models.hypotheses.coefficient_table`);
 ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``
     point estimate, standard error and 95% interval; a Bayesian model puts its posterior
     mean, posterior standard deviation and 95% credible interval here;
@@ -58,7 +61,7 @@ COLUMNS: tuple[str, ...] = (
 )
 """The tidy table's columns, in order."""
 
-SCALES: tuple[str, ...] = ("standardised", "original")
+SCALES: tuple[str, ...] = ("standardised", "original", "unscaled")
 """Allowed values of the ``scale`` column."""
 
 WARNING_SEPARATOR = " | "

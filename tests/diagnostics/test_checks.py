@@ -56,7 +56,7 @@ def test_compare_stacking_prefers_true_model(logistic_fits):
     assert comp.table.index[0] == "full"
     assert {"rank", "elpd_diff", "weight", "elpd", "se"} <= set(comp.table.columns)
     assert comp.table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
-    assert list(comp.high_k.columns) == ["model", "initiative", "pareto_k", "threshold"]
+    assert list(comp.high_k.columns) == ["model", "observation", "pareto_k", "threshold"]
     assert "Best model" in comp.message()
 
 
@@ -64,7 +64,7 @@ def test_high_pareto_k_named_by_initiative(logistic_fits):
     # with a threshold of -inf every observation is "high": labels must be the initiative ids
     _, high = loo_with_pareto_k(logistic_fits["full"], k_threshold=-np.inf, model="full")
     assert len(high) == 80
-    assert high["initiative"].str.startswith("CI").all()
+    assert high["observation"].str.startswith("CI").all()
     assert high["pareto_k"].is_monotonic_decreasing
 
 

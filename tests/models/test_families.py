@@ -269,7 +269,7 @@ def test_integer_weights_equal_duplicated_rows(weight_fits):
         # the SDs match too: ignoring the weights (mean weight 2) would widen them by ~1.4
         assert np.all(np.abs(a.std(axis=0) / b.std(axis=0) - 1) < 0.2), name
     ll = fit_w.idata["log_likelihood"]["y"]
-    assert ll.sizes["initiative"] == 120  # pointwise, unweighted, one per row
+    assert ll.sizes[fit_w.spec.obs_dim] == 120  # pointwise, unweighted, one per row
 
 
 # --------------------------------------------------------------------------- fits of every family
@@ -374,7 +374,7 @@ def test_weights_and_names_that_cannot_work_are_refused():
     from clusterpreneur.models import LatentSpec
 
     with pytest.raises(SpecError, match="latent measurement model"):
-        ModelSpec(name="t", outcome="takeoff", terms=("sc_score",), latent=LatentSpec(), weights="w").check()
+        ModelSpec(name="t", outcome="takeoff", terms=("sc_score",), latent=LatentSpec("sc", "sc_score", ("a", "b")), weights="w").check()
     with pytest.raises(SpecError, match="share the name"):
         ModelSpec(name="t", outcome="y", family="gaussian", groups=(GroupLevel("residual", "r"),)).check()
 

@@ -280,7 +280,7 @@ def test_a_scenario_can_change_several_columns_at_once(m2_small_fit):
     """A frame-to-frame scenario (no policy actor: involvement and board shares together) drops
     the derived measures its inputs feed, so they are recomputed."""
     cases = add_measures(north_jutland_cases())
-    changed = apply_changes(cases, SCENARIOS["no policy actor"])
+    changed = apply_changes(cases, SCENARIOS["no policy actor"], m2_small_fit.spec)
     assert (changed["involve_policy"] == 0).all() and (changed["board_policy"] == 0).all()
     assert "breadth" not in changed and "public_private" not in changed  # inputs changed: stale
     assert "log_firms" in changed  # untouched inputs: kept

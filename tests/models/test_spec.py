@@ -9,7 +9,7 @@ import pytest
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models import GroupLevel, ModelSpec, build_model, fit_model, prepare
-from clusterpreneur.study.ladder import LADDER
+from clusterpreneur.study.ladder import LADDER, STUDY_NAMES
 from clusterpreneur.study.predictors import STUDY_TERM_NAMES
 
 
@@ -71,7 +71,9 @@ def test_unknown_prior_distribution_is_refused(survey_frame):
 def test_binomial_needs_trials_and_counts(survey_frame):
     with pytest.raises(SpecError, match="trials"):
         ModelSpec(name="b", outcome="n_firms_10plus", family="binomial", terms=("age",)).check()
-    bad = ModelSpec(name="b", outcome="n_firms", family="binomial", trials="board_seats", terms=("age",))
+    bad = ModelSpec(
+        name="b", outcome="n_firms", family="binomial", trials="board_seats", terms=("age",), **STUDY_NAMES
+    )
     with pytest.raises(SpecError, match="between 0"):
         prepare(bad, survey_frame)
 
@@ -97,13 +99,16 @@ def test_user_spec_with_other_column_names_binomial_mixed_model():
         family="binomial",
         trials="tries",
         terms=("x",),
-        groups=(GroupLevel("region", "school"),),
+        groups=(GroupLevel("school", "school"),),
         id_column="unit",
+        obs_dim="pupil",
     )
     model = build_model(spec, df)
     assert model.named_vars["hits"].owner is not None
-    assert model.coords["region"] == tuple(sorted(df["school"].unique()))
-    assert set(model.named_vars) >= {"intercept", "beta", "sigma_region", "z_region", "u_region"}
+    assert model.coords["school"] == tuple(sorted(df["school"].unique()))
+    assert model.coords["pupil"] == tuple(df["unit"])
+    assert model.named_vars_to_dims["hits"] == ("pupil",)
+    assert set(model.named_vars) >= {"intercept", "beta", "sigma_school", "z_school", "u_school"}
 
 
 def test_unknown_sampler_is_refused_before_compiling(survey_frame):

@@ -109,3 +109,61 @@ def test_target_accept_out_of_range_is_a_usage_error(tmp_path, survey_csv, fake_
     code, out = _fit(tmp_path, survey_csv, "--target-accept", "1.2")
     assert code == 2 and not out.exists() and not calls
     assert "--target-accept must lie strictly between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.fixture
+def spy_sampler(monkeypatch, make_constructed_fit):
+    """Like ``fake_sampler``, keeping the spec and data `clusterpreneur fit` passed."""
+    seen = {}
+
+    def fake_fit_model(spec, df, **kwargs):
+        seen.update(spec=spec, df=df, **kwargs)
+        return _Fit(make_constructed_fit())
+
+    monkeypatch.setattr(clusterpreneur.models, "fit_model", fake_fit_model)
+    return seen
+
+
+def test_fit_a_formula_on_any_data_file(tmp_path, spy_sampler, capsys):
+    from clusterpreneur.study.datasets import example_path
+
+    out = tmp_path / "herd.nc"
+    formula = "p(incidence, size) ~ C(period) + density + (1 | herd)"
+    code = main(["fit", str(example_path()), "--formula", formula, "--family", "binomial", "--out", str(out)])
+    assert code == 0 and out.is_file()
+    spec = spy_sampler["spec"]
+    assert spec.formula == formula and spec.family == "binomial" and spec.trials == "size"
+    assert [g.name for g in spec.groups] == ["herd"] and spec.obs_dim == "obs"
+    assert spec.terms == ("period[p2]", "period[p3]", "period[p4]", "density")
+    assert len(spy_sampler["df"]) == 60 and spy_sampler["df"]["period"].dtype != float  # text stays text
+
+
+def test_fit_a_spec_file(tmp_path, spy_sampler):
+    import pandas as pd
+
+    from clusterpreneur.models import ModelSpec
+    from clusterpreneur.study.datasets import example_path
+
+    spec = ModelSpec.from_formula(
+        "p(incidence, size) ~ density + (1 | herd)", pd.read_csv(example_path()), name="herd_density"
+    )
+    path = tmp_path / "herd.json"
+    path.write_text(spec.to_json())
+    code = main(["fit", str(example_path()), "--spec", str(path), "--out", str(tmp_path / "h.nc")])
+    assert code == 0 and spy_sampler["spec"] == spec
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--formula", "incidence ~ density", "--spec", "x.json"], "either --formula or --spec"),
+        (["--family", "binomial"], "go with --formula"),
+        (["--formula", "incidence ~ density", "--model", "M1"], "leave it out"),
+        (["--formula", "p(incidence, size) ~ density", "--group-name", "herd"], "FACTOR=NAME"),
+    ],
+)
+def test_formula_option_mistakes_are_usage_errors(tmp_path, spy_sampler, capsys, extra, says):
+    from clusterpreneur.study.datasets import example_path
+
+    code = main(["fit", str(example_path()), *extra, "--out", str(tmp_path / "x.nc")])
+    assert code == 2 and says in capsys.readouterr().err and "spec" not in spy_sampler

@@ -183,7 +183,9 @@ def test_every_figure_shows_the_numbers_of_its_table(tiny_run):
     # forest: the reference model's coefficients and the logit's, as in the estimates tables
     forest = read_csv(entries["forest"].file("forest.csv"))
     coef = pd.read_csv(out / "tables" / "coefficients.csv")
-    bayes = coef[(coef["model"] == "bayes_M1") & (coef["outcome"] == "takeoff")].set_index("term")
+    design_scale = coef["scale"] != "original"  # standardised, or unscaled for a 0/1 term
+    rows = (coef["model"] == "bayes_M1") & (coef["outcome"] == "takeoff") & design_scale
+    bayes = coef[rows].set_index("term")
     logit = read_csv(entries["baselines"].file("baselines.csv"))
     logit = logit[(logit["model"] == "logit") & (logit["scale"] == "standardised")].set_index("term")
     for _, row in forest.iterrows():

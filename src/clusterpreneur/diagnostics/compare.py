@@ -1,4 +1,4 @@
-"""PSIS-LOO per model with Pareto-k diagnostics naming the initiatives, and stacking comparison."""
+"""PSIS-LOO per model with Pareto-k diagnostics naming the observations, and stacking comparison."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import xarray as xr
 class ModelComparison:
     """``table``: az.compare output (rank, elpd_diff, dse, ..., weight) indexed by model name.
     ``loo``: ELPD results per model. ``high_k``: one row per (model, observation) with
-    Pareto k above the model's threshold: ``model, initiative, pareto_k, threshold``."""
+    Pareto k above the model's threshold: ``model, observation, pareto_k, threshold`` (the
+    observation's id: its coordinate on the observation dimension)."""
 
     table: pd.DataFrame
     loo: dict
@@ -27,15 +28,16 @@ class ModelComparison:
         for model, g in self.high_k.groupby("model", sort=False):
             lines.append(
                 f"{model}: {len(g)} observation(s) with high Pareto k (> {g['threshold'].iloc[0]:.2f}): "
-                + ", ".join(f"{i} ({k:.2f})" for i, k in zip(g["initiative"], g["pareto_k"], strict=True))
+                + ", ".join(f"{i} ({k:.2f})" for i, k in zip(g["observation"], g["pareto_k"], strict=True))
                 + ". Their LOO estimates are unreliable: refit without them (reloo), use moment matching,"
                 " or K-fold CV."
             )
         return "\n".join(lines)
 
 
-def _observation_labels(pareto_k: xr.DataArray, coord: str) -> np.ndarray:
-    """Label of every observation: the ``coord`` coordinate when present, else the flat index."""
+def _observation_labels(pareto_k: xr.DataArray, coord: str | None) -> np.ndarray:
+    """Label of every observation: the ``coord`` coordinate when present, else the coordinate of
+    the one dimension (the observation dimension, whatever its name), else the flat index."""
     da = pareto_k
     if coord in da.coords and da[coord].dims and len(da.dims) == 1:
         return np.asarray(da[coord].values).astype(str)
@@ -50,7 +52,7 @@ def loo_with_pareto_k(
     idata: xr.DataTree,
     *,
     var_name: str | None = None,
-    coord: str = "initiative",
+    coord: str | None = None,
     model: str = "model",
     k_threshold: float | None = None,
 ):
@@ -66,7 +68,7 @@ def loo_with_pareto_k(
     values = np.asarray(k.values).reshape(-1)
     bad = values > thr
     high = pd.DataFrame(
-        {"model": model, "initiative": labels[bad], "pareto_k": values[bad], "threshold": thr}
+        {"model": model, "observation": labels[bad], "pareto_k": values[bad], "threshold": thr}
     ).sort_values("pareto_k", ascending=False, ignore_index=True)
     return elpd, high
 
@@ -75,7 +77,7 @@ def compare_models(
     fits: Mapping[str, xr.DataTree],
     *,
     var_name: str | None = None,
-    coord: str = "initiative",
+    coord: str | None = None,
     method: str = "stacking",
     k_threshold: float | None = None,
 ) -> ModelComparison:

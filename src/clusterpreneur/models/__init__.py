@@ -1,13 +1,14 @@
-"""Hierarchical Bayesian model ladder (PyMC 6): specs, building, fitting, saving, prediction.
+"""Hierarchical Bayesian GLMMs (PyMC 6): specs, building, fitting, saving, prediction.
 
-Quick use::
+The generic core: it knows no study (the cluster study's ladder is a layer on top). Quick use::
 
-    from clusterpreneur.models import fit_model, load_fit
-    from clusterpreneur.study import LADDER
-    fit = fit_model(LADDER["M2"], df, seed=1)
-    fit.hypotheses(); fit.save("results/models/M2.nc")
-    fit = load_fit("results/models/M2.nc", df)      # refuses if df changed
-    fit.predict(new_rows); fit.what_if(cases, {"twice the firms": {"n_firms": lambda d: 2 * d["n_firms"]}})
+    from clusterpreneur.models import ModelSpec, fit_model, load_fit
+    spec = ModelSpec.from_formula("p(incidence, size) ~ C(period) + (1 | herd)", df, family="binomial")
+    print(spec)                                      # formula, family, groups, priors
+    fit = fit_model(spec, df, seed=1)
+    fit.coefficients(); fit.save("results/fits/herd.nc")
+    fit = load_fit("results/fits/herd.nc", df)      # refuses if df changed
+    fit.predict(new_rows)
 """
 
 from clusterpreneur.models.build import Prepared, build_model, prepare
@@ -15,7 +16,7 @@ from clusterpreneur.models.fit import FittedModel, data_sha256, fit_model, sampl
 from clusterpreneur.models.hypotheses import coefficient_table, hypothesis_table
 from clusterpreneur.models.persist import load_fit, save_fit
 from clusterpreneur.models.predict import predict, what_if
-from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
+from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, Term, VaryingSlope
 from clusterpreneur.models.verdict import VerdictRule, apply_verdicts, combine_verdicts, verdicts
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "LatentSpec",
     "ModelSpec",
     "Prepared",
+    "Term",
     "VaryingSlope",
     "VerdictRule",
     "apply_verdicts",

@@ -2,8 +2,10 @@
 
 Naming that other modules (diagnostics, SBC, prediction) rely on:
 
-- dims: ``initiative``, ``country``, ``region``, ``term``, ``component``, ``item``, ``outcome``
-  (plus ``{column}_missing`` for imputed values and ``threshold_{outcome}`` for cutpoints);
+- dims: the observation dimension ``spec.obs_dim`` (the study's ``initiative``; below written
+  ``initiative``), one per group level (``country``, ``region``, ``herd`` ...), ``term``,
+  ``component``, ``item``, ``outcome`` (plus ``{column}_missing`` for imputed values and
+  ``threshold_{outcome}`` for cutpoints);
 - ``intercept`` (every family but ordinal), ``beta`` over ``term`` (``outcome x term`` for
   several ordinal outcomes);
 - ``fixed_qr`` over ``qr_coordinate`` when the fixed effects are QR-whitened (``intercept``
@@ -51,9 +53,10 @@ from clusterpreneur.models.spec import (
     ModelSpec,
     _numeric,
     component_frame,
+    indicator,
     ordinal_categories,
 )
-from clusterpreneur.study.measures import Standardizer
+from clusterpreneur.standardize import Standardizer
 
 
 @dataclass
@@ -70,6 +73,11 @@ class Prepared:
     binary: list[str]
     dropped: dict[str, int] = field(default_factory=dict)
     categories: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def obs_dim(self) -> str:
+        """The observation dimension (``spec.obs_dim``)."""
+        return self.spec.obs_dim
 
 
 def _binary_beta(pbar: float) -> tuple[float, float]:
@@ -103,7 +111,7 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     if frame.empty:
         raise SpecError(f"spec {spec.name!r}: no rows left after dropping missing outcomes/predictors")
     cols = list(comp.columns)
-    std = standardizer if standardizer is not None else Standardizer.fit(comp, cols)
+    std = standardizer if standardizer is not None else Standardizer.fit(comp, scaled_components(spec, cols))
     if latent is not None:
         std.center[latent], std.scale[latent] = 0.0, 1.0
     z = std.transform(comp)[cols]
@@ -111,16 +119,16 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
         c
         for c in cols
         if c != latent
-        and std.center[c] == 0.0
-        and std.scale[c] == 1.0
+        and std.center.get(c, 0.0) == 0.0
+        and std.scale.get(c, 1.0) == 1.0
         and set(np.unique(comp[c].dropna())) <= {0.0, 1.0}
     ]
     imputed = {c: int(comp[c].isna().sum()) for c in impute}
-    ids = frame[spec.id_column].astype(str).tolist()
-    coords: dict[str, list[str]] = {"initiative": ids, "term": list(spec.terms), "component": cols}
+    ids = (frame[spec.id_column] if spec.id_column else frame.index.to_series()).astype(str).tolist()
+    coords: dict[str, list[str]] = {spec.obs_dim: ids, "term": list(spec.terms), "component": cols}
     group_index = {}
     for g in spec.groups:
-        labels = frame[g.column].astype(str)
+        labels = g.labels(frame)
         levels = sorted(labels.unique().tolist())
         coords[g.name] = levels
         group_index[g.name] = pd.Categorical(labels, categories=levels).codes.astype("int64")
@@ -164,6 +172,26 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     )
 
 
+def scaled_components(spec: ModelSpec, columns: list[str]) -> list[str]:
+    """The components ``spec.standardize`` standardises (dummies and latent ones never; 0/1
+    columns are learned with centre 0 and scale 1 by :class:`Standardizer`)."""
+    latent = spec.latent.replaces if spec.latent is not None else None
+    candidates = [
+        c for c in columns if c != latent and not (indicator(c) and indicator(c)[0] in spec.categorical)
+    ]
+    if spec.standardize is True:
+        return candidates
+    if spec.standardize is False:
+        return []
+    unknown = [c for c in spec.standardize if c not in candidates]
+    if unknown:
+        raise SpecError(
+            f"spec {spec.name!r}: standardize names {unknown}, which are not numeric components "
+            f"of the terms ({candidates})"
+        )
+    return [c for c in candidates if c in spec.standardize]
+
+
 def _dist(name: str, settings: dict, **kwargs):
     """A prior from a settings dict ``{"dist": "Normal", "mu": 0, "sigma": 1}``."""
     s = dict(settings)
@@ -172,11 +200,23 @@ def _dist(name: str, settings: dict, **kwargs):
 
 
 def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str, fallback: str = "cutpoints"):
+    """Ordered ``Normal(mu, sigma)`` cutpoints exactly as the prior says (see ``DEFAULT_PRIORS``);
+    the sampler starts from evenly spaced values around the mean, since equal starting values
+    have no ordered-transform value."""
     s = spec.prior(name, fallback)
-    start = np.linspace(-2.0, 2.0, k - 1) if k > 2 else np.zeros(1)
-    mu = s.get("mu", 0.0)
-    mu = start if np.isscalar(mu) and mu == 0.0 else mu
-    return pm.Normal(name, mu=mu, sigma=s.get("sigma", 3.0), transform=ordered, dims=dims)
+    if s.pop("dist", "Normal") != "Normal" or set(s) - {"mu", "sigma"}:
+        raise SpecError(f"prior of {name!r}: cutpoints and difficulties take Normal(mu, sigma) only, not {s}")
+    mu = np.asarray(s.get("mu", 0.0), dtype="float64")
+    sigma = np.asarray(s.get("sigma", 3.0), dtype="float64")
+    for what, v in (("mu", mu), ("sigma", sigma)):
+        if v.ndim > 1 or (v.ndim == 1 and v.size != k - 1):
+            raise SpecError(
+                f"prior of {name!r}: {what} must be one number or {k - 1} numbers, not {v.tolist()}"
+            )
+    spread = np.linspace(-2.0, 2.0, k - 1) if k > 2 else np.zeros(1)
+    centre = np.sort(np.broadcast_to(mu, (k - 1,)))
+    start = centre + spread if np.ptp(centre) == 0 else centre + 0.01 * spread
+    return pm.Normal(name, mu=mu, sigma=sigma, transform=ordered, initval=start, dims=dims)
 
 
 def _coefficients(spec: ModelSpec, multi: bool):
@@ -246,7 +286,7 @@ def build_model(
         qr = None
         if design_in_numpy(prep):
             X_np = design_array(prep)
-            X = pm.Data("design", X_np, dims=("initiative", "term"))
+            X = pm.Data("design", X_np, dims=(prep.obs_dim, "term"))
             if how["fixed_effects"] == "qr":
                 qr = parametrize.qr_coefficients(spec, X_np)
         else:
@@ -275,7 +315,7 @@ def build_model(
             x = X[:, list(spec.terms).index(s.term)]
             eta = eta + u[prep.group_index[s.group]] * (x[:, None] if multi else x)
         if multi:
-            eta = eta + _initiative_effects(spec, len(spec.outcomes))
+            eta = eta + _initiative_effects(spec, len(spec.outcomes), prep.obs_dim)
         _likelihood(spec, prep, eta, obs, n)
     return model
 
@@ -296,14 +336,11 @@ def design_in_numpy(prep: Prepared) -> bool:
 def design_array(prep: Prepared) -> np.ndarray:
     """The standardised design (initiative x term) from fully observed components.
 
-    Same columns as :func:`clusterpreneur.study.predictors.design_matrix`: each term is the product
-    of its standardised components (``prep.z``, standardised with the fit's standardiser).
+    Each term is the product of its standardised components (``prep.z``, standardised with the
+    fit's standardiser); :func:`design_frame` is the same for any frame (the study's
+    ``design_matrix`` calls it).
     """
-    z = prep.z
-    X = np.column_stack(
-        [np.prod([z[c].to_numpy() for c in t.components], axis=0) for t in prep.spec.term_objects]
-    )
-    X = np.ascontiguousarray(X, dtype="float64")
+    X = np.ascontiguousarray(design_frame(prep.spec.terms, prep.z).to_numpy(), dtype="float64")
     if np.isnan(X).any():
         raise SpecError(
             f"spec {prep.spec.name!r}: missing predictor values that are neither imputed nor latent"
@@ -311,11 +348,22 @@ def design_array(prep: Prepared) -> np.ndarray:
     return X
 
 
+def design_frame(terms, z: pd.DataFrame) -> pd.DataFrame:
+    """One column per term (``Term`` objects or names): the product of its components' columns
+    of ``z`` (standardised components, NaN stays NaN). The single statement of the design:
+    the graph's :func:`design_array` and the study's ``design_matrix`` compute it so."""
+    out = pd.DataFrame(index=z.index)
+    for t in terms:
+        name = t if isinstance(t, str) else t.name
+        out[name] = np.prod([z[c].to_numpy(dtype="float64") for c in name.split(":")], axis=0)
+    return out
+
+
 def _design_in_graph(spec: ModelSpec, prep: Prepared):
     """The design formed inside the graph from the components, with the latent variable (M3)
     and the imputed values in place (they change with every draw)."""
     z_data = np.nan_to_num(prep.z.to_numpy(), nan=0.0)
-    comp_data = pm.Data("components", z_data, dims=("initiative", "component"))
+    comp_data = pm.Data("components", z_data, dims=(prep.obs_dim, "component"))
     cols = {}
     for j, c in enumerate(prep.coords["component"]):
         col = comp_data[:, j]
@@ -333,7 +381,7 @@ def _design_in_graph(spec: ModelSpec, prep: Prepared):
     return pt.stack([_product([cols[c] for c in t.components]) for t in spec.term_objects], axis=1)
 
 
-def _initiative_effects(spec: ModelSpec, k: int):
+def _initiative_effects(spec: ModelSpec, k: int, obs: str):
     """Correlated initiative-level effects of several ordinal outcomes (non-centred).
 
     Each initiative gives one rating per outcome, so an outcome's own effect variance is only
@@ -345,12 +393,12 @@ def _initiative_effects(spec: ModelSpec, k: int):
     """
     model = pm.modelcontext(None)
     model.add_coord("outcome_", model.coords["outcome"])
-    sigma = _dist("sigma_initiative", spec.prior("sigma_initiative", "sigma"))
+    sigma = _dist(f"sigma_{obs}", spec.prior(f"sigma_{obs}", "sigma"))
     corr_chol = _lkj_corr_cholesky("corr_outcome", k, spec.prior("lkj_eta")["eta"], model.coords["outcome"])
     pm.Deterministic("corr_outcome", pt.dot(corr_chol, corr_chol.T), dims=("outcome", "outcome_"))
     chol = pm.Deterministic("chol_outcome", sigma * corr_chol, dims=("outcome", "outcome_"))
-    z_i = pm.Normal("z_initiative", 0.0, 1.0, dims=("initiative", "outcome"))
-    return pm.Deterministic("u_initiative", pt.dot(z_i, chol.T), dims=("initiative", "outcome"))
+    z_i = pm.Normal(f"z_{obs}", 0.0, 1.0, dims=(obs, "outcome"))
+    return pm.Deterministic(f"u_{obs}", pt.dot(z_i, chol.T), dims=(obs, "outcome"))
 
 
 def _lkj_corr_cholesky(name: str, k: int, eta: float, labels: list[str]):
@@ -424,7 +472,7 @@ def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray]
         y = spec.outcomes[0]
         trials = _numeric(prep.data[spec.trials]).to_numpy() if spec.trials else None
         params = family.graph_parameters(lambda key: spec.prior(key))
-        family.likelihood(y, eta, obs[y], params=params, trials=trials, dims="initiative", weights=w)
+        family.likelihood(y, eta, obs[y], params=params, trials=trials, dims=spec.obs_dim, weights=w)
         return
     for k, y in enumerate(spec.outcomes):
         cats = prep.categories[y]
@@ -440,7 +488,7 @@ def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray]
 def _measurement_model(spec: ModelSpec, prep: Prepared):
     """Graded-response model of the latent items; returns the latent vector (N(0, 1))."""
     lat = spec.latent
-    latent = pm.Normal(lat.name, 0.0, 1.0, dims="initiative")
+    latent = pm.Normal(lat.name, 0.0, 1.0, dims=spec.obs_dim)
     a = _dist("discrimination", spec.prior("discrimination"), dims="item")
     for k, item in enumerate(lat.items):
         x = _numeric(prep.data[item]).to_numpy()

@@ -17,8 +17,8 @@ import xarray as xr
 from clusterpreneur.errors import SpecError
 from clusterpreneur.io import sha256_bytes
 from clusterpreneur.models.build import Prepared, build_model, parametrization, prepare
-from clusterpreneur.models.spec import ModelSpec
-from clusterpreneur.study.measures import Standardizer
+from clusterpreneur.models.spec import ModelSpec, describe
+from clusterpreneur.standardize import Standardizer
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 HORSESHOE_TARGET_ACCEPT = 0.95
@@ -82,12 +82,24 @@ class FittedModel:
     def model(self) -> pm.Model:
         """The PyMC model, rebuilt from spec and data on first use (cheap: nothing compiled)."""
         if self._model is None:
-            self._model = build_model(self.spec, self.data, prepared=self.prepared)
+            self._model = drop_start_values(build_model(self.spec, self.data, prepared=self.prepared))
         return self._model
 
     @property
     def posterior(self) -> xr.Dataset:
         return self.idata["posterior"].to_dataset()
+
+    def __repr__(self) -> str:
+        post = self.idata["posterior"]
+        dropped = "".join(f"; {k}: {v} rows dropped" for k, v in self.prepared.dropped.items())
+        chains, draws = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
+        sampler = self.sampler or "unknown sampler"
+        head = (
+            f"FittedModel {self.spec.name!r}: {chains} chains x {draws} draws ({sampler}, seed {self.seed}), "
+            f"{len(self.data)} observations{dropped}"
+        )
+        results = "  results       fit.coefficients(), fit.hypotheses(): 95% equal-tailed intervals"
+        return f"{head}\n{describe(self.spec)}\n{results}"
 
     def save(self, path: str | Path) -> Path:
         from clusterpreneur.models.persist import save_fit
@@ -126,6 +138,7 @@ def _attrs(
 ) -> dict[str, str | int]:
     return {
         "clusterpreneur_model": spec.name,
+        "formula": spec.formula or "",
         "spec_json": spec.to_json(),
         "spec_sha256": spec.sha256(),
         "data_sha256": data_sha256(prep.data),
@@ -142,6 +155,15 @@ def _attrs(
         "dropped": json.dumps(prep.dropped, sort_keys=True),
         "n": len(prep.data),
     }
+
+
+def drop_start_values(model: pm.Model) -> pm.Model:
+    """The model without its start values (the ordered cutpoints' spread start, see
+    :func:`clusterpreneur.models.build._ordered_cutpoints`): they only place the sampler's first
+    point, and PyMC's model transforms (log-likelihood, log-prior) refuse models that have them."""
+    for rv in list(model.rvs_to_initial_values):
+        model.rvs_to_initial_values[rv] = None
+    return model
 
 
 def default_cores(chains: int) -> int:
@@ -214,6 +236,7 @@ def fit_model(
             progressbar=progressbar,
             **kwargs,
         )
+    drop_start_values(model)  # sampled: PyMC's model transforms (log densities) refuse start values
     with model:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
         pm.stats.compute_log_prior(idata, model=model, progressbar=False)

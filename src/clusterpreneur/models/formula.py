@@ -753,3 +753,108 @@ def _check_identifiable(design: Design) -> None:
                 f"formula {enc.formula.text!r}: {col.term!r} is not coded with 0/1 dummies; only "
                 "reference-level (treatment) coding is supported: C(x), C(x, Treatment(level)) or T(x, level)"
             )
+
+
+def spec_from_formula(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    family: str | None = None,
+    priors: Mapping | None = None,
+    hypotheses: Mapping | None = None,
+    trials: str | None = None,
+    standardize: bool | Sequence[str] = True,
+    name: str | None = None,
+    group_names: Mapping[str, str] | None = None,
+    obs_dim: str = "obs",
+    id_column: str | None = None,
+    description: str = "",
+    **fields,
+):
+    """A :class:`~clusterpreneur.models.spec.ModelSpec` from a formula (``ModelSpec.from_formula``).
+
+    The formula is read by :class:`Formula` (see the module docstring): ``p(y, n)`` or
+    ``trials=`` for binomial counts, ``C(x)`` and text columns as categoricals against a
+    reference level, ``x:z`` and ``x*z``, varying slopes ``(1 + x | g)``, nested groups
+    ``(1 | a:b)``. The spec's terms are the columns of the formula's design matrix (a dummy is
+    ``column[level]``), so the graph builds the same matrix; its group levels are named after the
+    grouping factors (``a:b`` becomes ``a_b``; ``group_names`` renames them). ``family`` defaults
+    to ``binomial`` with trials, else ``bernoulli``. ``hypotheses`` maps terms to their expected
+    sign (+1 / -1). Rows with a missing predictor are dropped when the model is prepared (a
+    formula spec imputes nothing). Other ``ModelSpec`` fields (``categories``, ``shrinkage_terms``
+    ...) pass through ``fields``.
+    """
+    from clusterpreneur.models.spec import GroupLevel, ModelSpec, VaryingSlope
+
+    f = Formula(
+        formula,
+        standardize=standardize if isinstance(standardize, bool) else tuple(standardize),
+        trials=trials,
+    )
+    rows = data.loc[f.observed(data)]
+    design = f.design(rows)
+    if family is None:
+        family = "binomial" if f.trials_column else "bernoulli"
+    if f.trials_column and family != "binomial":
+        raise SpecError(
+            f"formula {formula!r}: trials (p(y, n) or trials=) need family 'binomial', not {family!r}"
+        )
+    if not design.intercept and family != "ordinal":
+        raise SpecError(
+            f"formula {formula!r}: a model without a common intercept ('0 +' / '- 1') is only available for "
+            "family 'ordinal' (whose cutpoints take its place); keep the intercept"
+        )
+    terms = design.column_names
+    names = dict(group_names or {})
+    unknown = sorted(set(names) - {g.factor for g in design.groups})
+    if unknown:
+        raise SpecError(
+            f"formula {formula!r}: group_names renames {unknown}, which are not grouping factors "
+            f"({[g.factor for g in design.groups]})"
+        )
+    groups, slopes = [], []
+    for g in design.groups:
+        level = names.get(g.factor, g.factor.replace(":", "_"))
+        if not g.intercept:
+            raise SpecError(
+                f"formula {formula!r}: the effects by {g.factor!r} have no varying intercept; write "
+                f"(1 + ... | {g.factor}) (this model's varying slopes come with a varying intercept)"
+            )
+        groups.append(GroupLevel(level, g.factor))
+        for col in g.columns:
+            if col == "1":
+                continue
+            if col not in terms:
+                raise SpecError(
+                    f"formula {formula!r}: {col!r} varies by {g.factor!r} but is not a common term; "
+                    f"add it to the common part (y ~ {col.split('[')[0]} + (1 + ... | {g.factor}))"
+                )
+            slopes.append(VaryingSlope(col, level))
+    enc = design.encoding
+    categorical = {}
+    for column, levels in enc.categories.items():
+        dummies = {c.split("[", 1)[1][:-1] for c in terms if c.startswith(f"{column}[") and ":" not in c}
+        reference = [lv for lv in levels if str(lv) not in dummies]
+        first = reference[:1] if len(reference) == 1 else []
+        categorical[column] = [*first, *(lv for lv in levels if lv not in first)]
+    spec = ModelSpec(
+        name=name or f.response,
+        outcome=f.response,
+        family=family,
+        terms=tuple(terms),
+        groups=tuple(groups),
+        slopes=tuple(slopes),
+        trials=f.trials_column,
+        impute=(),
+        id_column=id_column,
+        obs_dim=obs_dim,
+        standardize=f.standardize,
+        categorical=categorical,
+        hypotheses=dict(hypotheses or {}),
+        formula=formula,
+        priors={k: dict(v) for k, v in (priors or {}).items()},
+        description=description,
+        **fields,
+    )
+    spec.check()
+    return spec

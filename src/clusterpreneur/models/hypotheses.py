@@ -1,4 +1,7 @@
-"""Hypothesis table (H1-H6) and tidy coefficient table of a fitted model."""
+"""Hypothesis table (the terms a spec declares) and tidy coefficient table of a fitted model.
+
+One interval convention: posterior medians or means with ``prob`` (95% by default)
+equal-tailed intervals, in every table."""
 
 from __future__ import annotations
 
@@ -8,7 +11,14 @@ import pandas as pd
 from clusterpreneur import tables
 from clusterpreneur.models.families import get_family
 from clusterpreneur.models.predict import _stacked
-from clusterpreneur.study.predictors import Term, original_scale_factor
+from clusterpreneur.models.spec import Term
+from clusterpreneur.standardize import Standardizer
+
+
+def original_scale_factor(term: Term, standardizer: Standardizer) -> float:
+    """Divide a standardised coefficient by this to get the effect per original unit (1 for a
+    term of 0/1 columns, dummies and unstandardised components)."""
+    return float(np.prod([standardizer.scale.get(c, 1.0) for c in term.components]))
 
 
 def _beta_draws(fit) -> dict[str, np.ndarray]:
@@ -80,16 +90,39 @@ def hypothesis_table(fit, prob: float = 0.95) -> pd.DataFrame:
     return out
 
 
-def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
-    """Tidy table in the baseline format (:func:`clusterpreneur.tables.tidy`): posterior mean,
-    sd, ``prob`` (95%) equal-tailed interval on the standardised scale (log-odds per SD; binary 0/1).
+def _one_scale(fit, term: Term) -> bool:
+    """True when the term's design column is on its data's own scale: every component 0/1 (a
+    binary column, a dummy) or left unstandardised; then there is no second scale to report."""
+    std = fit.standardizer
+    lat = fit.spec.latent
+    return all(
+        c in fit.prepared.binary
+        or (
+            std.scale.get(c, 1.0) == 1.0
+            and std.center.get(c, 0.0) == 0.0
+            and (lat is None or c != lat.replaces)
+        )
+        for c in term.components
+    )
 
-    ``p_value`` is NaN (Bayesian), ``converged`` missing until the diagnostics gate fills it.
-    Rows: ``intercept`` (if any), each term, and the group-level standard deviations
-    (``sigma_country`` ...).
+
+def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
+    """Tidy table in the baseline format (:func:`clusterpreneur.tables.tidy`): posterior mean, sd
+    and ``prob`` (95%) equal-tailed interval of every parameter, each row labelled with its scale.
+
+    ``scale``: ``"unscaled"`` for a term on its data's own scale (0/1 columns, dummies of a
+    categorical, predictors left unstandardised: one row), for the group-level standard deviations
+    of varying intercepts and for the intercept of a design with nothing centred;
+    ``"standardised"`` for a term with a standardised component (per SD of each such component;
+    a latent component is per SD of the latent variable) and for the intercept (the log-odds at
+    the centres), the slope SDs likewise; ``"original"`` for the same term per original unit of
+    its components (the standardised draws divided by :func:`original_scale_factor`; not for
+    latent components). ``p_value`` is NaN (Bayesian), ``converged`` missing until the
+    diagnostics gate fills it.
     """
     spec = fit.spec
     n = len(fit.data)
+    std = fit.standardizer
     rows = []
 
     def add(outcome, term, d, scale):
@@ -103,13 +136,30 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
             }
         )  # fmt: skip
 
+    lat = spec.latent.replaces if spec.latent is not None else None
+    terms = {t.name: t for t in spec.term_objects}
+    centred = any(v != 0.0 for v in std.center.values())
     post = fit.idata["posterior"]
     for y, b in _beta_draws(fit).items():
         if "intercept" in post:
-            add(y, "intercept", _stacked(fit, "intercept", None), "standardised")
+            add(y, "intercept", _stacked(fit, "intercept", None), "standardised" if centred else "unscaled")
         for j, t in enumerate(spec.terms):
+            term = terms[t]
+            if _one_scale(fit, term):
+                add(y, t, b[:, j], "unscaled")
+                continue
             add(y, t, b[:, j], "standardised")
-        names = [f"sigma_{g.name}" for g in spec.groups] + [f"sigma_{s.param}" for s in spec.slopes]
-        for name in names:
-            add(y, name, _stacked(fit, name, None), "standardised")
+            if lat not in term.components:
+                add(y, t, b[:, j] / original_scale_factor(term, std), "original")
+        for g in spec.groups:
+            add(y, f"sigma_{g.name}", _stacked(fit, f"sigma_{g.name}", None), "unscaled")
+        for s in spec.slopes:
+            name, term = f"sigma_{s.param}", terms[s.term]
+            d = _stacked(fit, name, None)
+            if _one_scale(fit, term):
+                add(y, name, d, "unscaled")
+                continue
+            add(y, name, d, "standardised")
+            if lat not in term.components:
+                add(y, name, d / original_scale_factor(term, std), "original")
     return tables.tidy(pd.DataFrame(rows, columns=list(tables.COLUMNS)))

@@ -22,7 +22,7 @@ from scipy.special import expit
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models.build import _binary_beta
 from clusterpreneur.models.families import get_family
-from clusterpreneur.models.spec import DERIVED_INPUTS, _numeric, component_frame
+from clusterpreneur.models.spec import _numeric, component_frame, derived_columns
 
 NEW_GROUP_NOTE = (
     "effects of countries/regions not in the fitted data are drawn from the population "
@@ -116,8 +116,9 @@ def predict(
             "add them (derived measures can be given directly or through their survey inputs)"
         )
     for g in spec.groups:
-        if new_df[g.column].isna().any():
+        if new_df[list(g.columns)].isna().any(axis=None):
             raise SpecError(f"prediction frame: group column {g.column!r} has missing ids")
+    ids = (new_df[spec.id_column] if spec.id_column else new_df.index.to_series()).astype(str).to_numpy()
     frame = new_df.reset_index(drop=True)
     comp = component_frame(spec, frame)
     std = fit.standardizer
@@ -131,8 +132,13 @@ def predict(
     imputed_cols: list[list[str]] = [[] for _ in range(n)]
     for c in z.columns:
         miss = np.flatnonzero(np.isnan(z[c].to_numpy()))
+        if miss.size and spec.impute != "auto" and c not in spec.impute:
+            raise SpecError(
+                f"prediction frame: {c!r} is missing in row(s) {[ids[i] for i in miss[:5]]}; model "
+                f"{spec.name!r} imputes only {list(spec.impute)}: give the value"
+            )
         for i in miss:
-            rng = _label_rng(seed, "impute", c, str(frame.loc[i, spec.id_column]))
+            rng = _label_rng(seed, "impute", c, ids[i])
             if c in fit.prepared.binary:
                 a, b = _binary_beta(float(fit.prepared.z[c].mean()))
                 zc[c][:, i] = rng.beta(a, b, size=s_n)
@@ -149,7 +155,7 @@ def predict(
     status = np.full(n, "seen", dtype=object)
     new_level: list[str | None] = [None] * n
     for g in spec.groups:
-        labels = frame[g.column].astype(str).to_numpy()
+        labels = g.labels(frame).to_numpy()
         known = {lab: j for j, lab in enumerate(fit.prepared.coords[g.name])}
         effects = [(f"u_{g.name}", f"sigma_{g.name}", None)]
         effects += [(f"u_{s.param}", f"sigma_{s.param}", s.term) for s in spec.slopes if s.group == g.name]
@@ -177,7 +183,7 @@ def predict(
     lo, hi = (1 - prob) / 2, (1 + prob) / 2
     out = pd.DataFrame(
         {
-            spec.id_column: frame[spec.id_column].astype(str).to_numpy(),
+            spec.id_column or "row": ids,
             "group_status": status,
             "mean": p.mean(axis=0),
             "sd": p.std(axis=0, ddof=1),
@@ -200,12 +206,13 @@ Change = Mapping[str, object | Callable[[pd.DataFrame], object]] | Callable[[pd.
 changed frame (for changes that move several columns together)."""
 
 
-def apply_changes(cases: pd.DataFrame, change: Change) -> pd.DataFrame:
+def apply_changes(cases: pd.DataFrame, change: Change, spec=None) -> pd.DataFrame:
     """Copy of ``cases`` with columns set to values (or the result of callables on the frame), or
     ``change(cases)`` when the change is itself a function of the frame.
 
-    Derived measures present as columns are dropped (and so recomputed from the survey
-    inputs) when an input they depend on changed and they were not set themselves.
+    Derived predictors of ``spec`` (``derived_from``) present as columns are dropped (and so
+    recomputed from their inputs) when an input they depend on changed and they were not set
+    themselves.
     """
     if callable(change):
         out = change(cases.copy())
@@ -216,7 +223,8 @@ def apply_changes(cases: pd.DataFrame, change: Change) -> pd.DataFrame:
         for col, value in change.items():
             out[col] = value(out) if callable(value) else value
         changed = set_directly = set(change)
-    for measure, inputs in DERIVED_INPUTS.items():
+    for measure, derived in (derived_columns(spec) if spec is not None else {}).items():
+        inputs = derived.inputs
         stale = measure in out and measure not in set_directly and set(inputs) & changed
         if stale and all(c in out for c in inputs):
             out = out.drop(columns=measure)
@@ -243,7 +251,9 @@ def what_if(
     base, p0 = predict(fit, cases, draws, seed=seed, prob=prob, return_draws=True)
     rows = [base.assign(scenario=baseline, diff_mean=0.0, diff_lower=0.0, diff_upper=0.0, p_increase=np.nan)]
     for name, change in changes.items():
-        pred, p1 = predict(fit, apply_changes(cases, change), draws, seed=seed, prob=prob, return_draws=True)
+        pred, p1 = predict(
+            fit, apply_changes(cases, change, fit.spec), draws, seed=seed, prob=prob, return_draws=True
+        )
         d = p1 - p0
         rows.append(
             pred.assign(

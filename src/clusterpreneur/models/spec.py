@@ -12,6 +12,7 @@ raises :class:`~clusterpreneur.errors.SpecError` with what is wrong and what to 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
@@ -23,15 +24,13 @@ import pymc as pm
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models.families import FAMILIES, FAMILY_PRIORS, get_family
 from clusterpreneur.models.parametrize import FIXED_EFFECTS, check_name
-from clusterpreneur.study.codebook import BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
-from clusterpreneur.study.measures import ILR_NAMES, MEASURES, ilr_coordinates
-from clusterpreneur.study.predictors import Term, component_columns, terms_from_names
 
 Family = str
 """A family name: one of :data:`clusterpreneur.models.families.FAMILIES`."""
 
-DIMS = ("initiative", "region", "country", "actor", "item", "outcome", "term")
-"""The package's fixed dimension names (plus helper dims such as ``component``)."""
+RESERVED_DIMS = ("term", "component", "item", "outcome", "outcome_", "main_term", "shrunk_term")
+"""Dimension names the graph uses itself: no group level or observation dimension may take them."""
+
 
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "intercept": {"dist": "Normal", "mu": 0.0, "sigma": 1.5},
@@ -47,31 +46,86 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 }
 """Weakly informative defaults on standardised predictors. Override any entry with
 ``ModelSpec(priors={...})``: keys are these names, or a specific parameter name such as
-``"sigma_country"`` (which wins over ``"sigma"``). ``sigma_residual`` (gaussian) and ``alpha``
+``"sigma_country"`` (which wins over ``"sigma"``); :meth:`ModelSpec.prior_keys` lists the keys a
+model takes, and any other key is an error. ``sigma_residual`` (gaussian) and ``alpha``
 (negative binomial) are the families' own parameters; for a gaussian outcome the defaults are
-rescaled to the outcome's mean and SD (:mod:`clusterpreneur.models.families`)."""
+rescaled to the outcome's mean and SD (:mod:`clusterpreneur.models.families`).
 
-# raw survey columns each derived measure needs (for validation and clear errors)
-DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
-    "breadth": INVOLVE_COLUMNS,
-    "public_private": INVOLVE_COLUMNS,
-    "board_diversity": BOARD_COLUMNS,
-    "board_shannon": BOARD_COLUMNS,
-    "lfr_index": ("unemp_gap", "tertiary_ratio", "rnd_ratio", "patent_ratio"),
-    "sc_score": SC_ITEMS,
-    "age": ("survey_year", "start_year"),
-    "log_firms": ("n_firms",),
-    **{name: (*BOARD_COLUMNS, "board_seats") for name in ILR_NAMES},
-    **{f"active_{c.removeprefix('involve_')}": (c,) for c in INVOLVE_COLUMNS},
-}
+Cutpoints (``cutpoints``, ``cutpoints_{outcome}``) and item difficulties (``difficulty``,
+``difficulty_{item}``) are ordered vectors: each element has the stated ``Normal(mu, sigma)``
+prior (a scalar ``mu`` is the mean of every element, or give one mean per element), restricted
+to increasing order. The sampler starts from evenly spaced values (``linspace(-2, 2)`` shifted by
+the mean), which changes the starting point only, not the prior."""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A predictor computed from data columns (``compute(frame) -> Series``); see ``derived_from``."""
+
+    inputs: tuple[str, ...]
+    compute: Any
+
+
+def derived_columns(spec: ModelSpec) -> dict[str, Derived]:
+    """The derived predictors of ``spec.derived_from`` (``"package.module"`` whose
+    ``DERIVED_COLUMNS`` maps names to :class:`Derived`), or none."""
+    if not spec.derived_from:
+        return {}
+    try:
+        module = importlib.import_module(spec.derived_from)
+    except ImportError as exc:
+        raise SpecError(
+            f"spec {spec.name!r}: derived_from {spec.derived_from!r} cannot be imported: {exc}"
+        ) from None
+    table = getattr(module, "DERIVED_COLUMNS", None)
+    if not isinstance(table, dict):
+        raise SpecError(f"spec {spec.name!r}: module {spec.derived_from!r} has no DERIVED_COLUMNS dict")
+    return table
+
+
+@dataclass(frozen=True)
+class Term:
+    """One predictor: a column or the product (interaction) of several, joined by ':'.
+
+    ``hypothesis`` (a label), ``sign`` (+1 / -1) and ``description`` are set for the terms a
+    spec declares in ``hypotheses``.
+    """
+
+    name: str
+    hypothesis: str | None = None
+    sign: int = 0
+    description: str = ""
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return tuple(self.name.split(":"))
+
+    @property
+    def is_interaction(self) -> bool:
+        return len(self.components) > 1
+
+
+def component_columns(terms) -> list[str]:
+    """The distinct columns the terms are products of, in order of first use."""
+    return list(dict.fromkeys(c for t in terms for c in t.components))
+
+
+def indicator(component: str) -> tuple[str, str] | None:
+    """``("period", "p2")`` for a dummy component ``"period[p2]"``, else None."""
+    if component.endswith("]") and "[" in component:
+        column, level = component[:-1].split("[", 1)
+        return column, level
+    return None
 
 
 @dataclass(frozen=True)
 class GroupLevel:
-    """A level of varying intercepts: dimension ``name`` indexed by the ids in ``column``.
+    """A level of varying intercepts: dimension ``name`` (any name of yours, e.g. ``"herd"``)
+    indexed by the ids in ``column``; ``"a:b"`` names one effect per observed combination of
+    columns ``a`` and ``b`` (labels ``"a1:b1"``: nested groups).
 
     ``parent`` documents nesting (regions in countries); ids must be unique across the
-    whole survey (a region id is never reused in another country), which is checked.
+    whole data (a region id is never reused in another country), which is checked.
 
     ``parametrization`` says how the sampler moves the effects (the model is the same):
     ``non-centred``, ``centred``, ``laplace`` or ``auto`` (default), see
@@ -82,6 +136,18 @@ class GroupLevel:
     column: str
     parent: str | None = None
     parametrization: str = "auto"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.column.split(":"))
+
+    def labels(self, df: pd.DataFrame) -> pd.Series:
+        """Each row's level label (combinations joined by ':')."""
+        parts = [df[c].map(_label) for c in self.columns]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out + ":" + p
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,20 +171,29 @@ class LatentSpec:
     ``sc_score``) everywhere it appears in the design, including interactions.
     """
 
-    name: str = "sc_latent"
-    replaces: str = "sc_score"
-    items: tuple[str, ...] = SC_ITEMS
+    name: str
+    replaces: str
+    items: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Plain-data model specification. See the module docstring and :data:`LADDER`.
+    """Plain-data model specification. See the module docstring; build one from a formula with
+    :meth:`from_formula` (the study's ladder is in :mod:`clusterpreneur.study.ladder`).
 
     ``outcome`` is one column (``bernoulli`` / ``binomial`` / ``ordinal``) or, for ``ordinal``
     only, several columns modelled as correlated cumulative logits (an LKJ prior on the
-    correlation of initiative-level effects over dim ``outcome``). ``categories`` fixes the
+    correlation of observation-level effects over dim ``outcome``). ``categories`` fixes the
     ordinal categories (each must be observed); by default they are the integers from the
     observed minimum to maximum of each outcome, and a gap is an error.
+    ``terms`` are columns or products of columns (``"x:z"``); a dummy of a categorical column
+    is ``"column[level]"`` with the levels (reference first) in ``categorical``.
+    ``obs_dim`` names the observation dimension and ``id_column`` the column of observation
+    ids (``None``: the row number). ``standardize``: ``True`` standardises every continuous
+    component (0/1 columns and dummies never), ``False`` none, or a tuple of columns.
+    ``hypotheses`` maps a term to its expected sign (``+1`` / ``-1``), or to
+    ``{"sign": ..., "label": ..., "description": ...}``. ``derived_from`` names a module whose
+    ``DERIVED_COLUMNS`` computes predictors from other columns (the study's measures).
     ``shrinkage_terms`` get a regularised-horseshoe (or tighter normal) prior instead of
     the default one. ``impute`` lists the predictor components whose missing values are
     imputed inside the model (``"auto"``: every component that has missing values).
@@ -135,6 +210,8 @@ class ModelSpec:
     post-stratify). The fit's ``log_likelihood`` group (and LOO) is the unweighted pointwise
     log-likelihood. Only the outcome's likelihood is weighted: a row's imputed predictor values
     stay one parameter each (not repeated), and a latent measurement model refuses weights.
+
+    ``formula`` keeps the formula text a spec was made from (see :meth:`from_formula`).
     """
 
     name: str
@@ -150,7 +227,13 @@ class ModelSpec:
     shrinkage_terms: tuple[str, ...] = ()
     shrinkage: Literal["horseshoe", "normal"] = "horseshoe"
     impute: tuple[str, ...] | Literal["auto"] = "auto"
-    id_column: str = "initiative_id"
+    id_column: str | None = None
+    obs_dim: str = "obs"
+    standardize: bool | tuple[str, ...] = True
+    categorical: dict[str, list] = field(default_factory=dict)
+    hypotheses: dict[str, Any] = field(default_factory=dict)
+    derived_from: str | None = None
+    formula: str | None = None
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     fixed_effects: Literal["auto", "qr", "plain"] = "auto"
@@ -162,7 +245,16 @@ class ModelSpec:
 
     @property
     def term_objects(self) -> tuple[Term, ...]:
-        return terms_from_names(self.terms)
+        """The terms, those named in ``hypotheses`` with their sign, label and description."""
+        out = []
+        for name in self.terms:
+            h = self.hypotheses.get(name)
+            if h is None:
+                out.append(Term(name))
+                continue
+            h = {"sign": h} if not isinstance(h, dict) else h
+            out.append(Term(name, h.get("label") or name, int(h["sign"]), h.get("description", "")))
+        return tuple(out)
 
     @property
     def components(self) -> list[str]:
@@ -176,11 +268,58 @@ class ModelSpec:
             return dict(self.priors[fallback])
         return dict(DEFAULT_PRIORS[fallback if fallback is not None else key])
 
+    def prior_parameters(self) -> dict[str, str]:
+        """Every parameter with a prior in this model, mapped to its default entry of
+        :data:`DEFAULT_PRIORS` (a key of ``priors`` may name either)."""
+        out: dict[str, str] = {}
+        family = get_family(self.family)
+        if family.has_intercept and len(self.outcomes) == 1:
+            out["intercept"] = "intercept"
+        for key in family.parameters:
+            out[key] = key
+        main = [t for t in self.terms if t not in self.shrinkage_terms]
+        if main:
+            out["beta_main" if self.shrinkage_terms else "beta"] = "beta"
+        if self.shrinkage_terms:
+            out["horseshoe" if self.shrinkage == "horseshoe" else "shrinkage_normal"] = (
+                "horseshoe" if self.shrinkage == "horseshoe" else "shrinkage_normal"
+            )
+        for g in self.groups:
+            out[f"sigma_{g.name}"] = "sigma"
+        for s in self.slopes:
+            out[f"sigma_{s.param}"] = "sigma"
+        if self.family == "ordinal":
+            for y in self.outcomes:
+                out[f"cutpoints_{y}"] = "cutpoints"
+            if len(self.outcomes) > 1:
+                out[f"sigma_{self.obs_dim}"] = "sigma"
+                out["lkj_eta"] = "lkj_eta"
+        if self.latent is not None:
+            out["discrimination"] = "discrimination"
+            for item in self.latent.items:
+                out[f"difficulty_{item}"] = "difficulty"
+        return out
+
+    def prior_keys(self) -> list[str]:
+        """The keys ``priors`` may use for this model: parameter names and their default entries."""
+        params = self.prior_parameters()
+        return sorted({*params, *params.values()})
+
     def with_overrides(self, **changes) -> ModelSpec:
         """A copy with fields replaced (``priors`` are merged, not replaced)."""
         if "priors" in changes:
             changes["priors"] = {**self.priors, **changes["priors"]}
         return replace(self, **changes)
+
+    @classmethod
+    def from_formula(cls, formula: str, data: pd.DataFrame, **options) -> ModelSpec:
+        """A spec from a model formula (see :func:`clusterpreneur.models.formula.spec_from_formula`)."""
+        from clusterpreneur.models.formula import spec_from_formula
+
+        return spec_from_formula(formula, data, **options)
+
+    def __str__(self) -> str:
+        return describe(self)
 
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -206,10 +345,12 @@ class ModelSpec:
         d["slopes"] = tuple(VaryingSlope(**_legacy_parametrization(s)) for s in d.get("slopes", ()))
         if d.get("latent") is not None:
             lat = dict(d["latent"])
-            lat["items"] = tuple(lat.get("items", SC_ITEMS))
+            lat["items"] = tuple(lat["items"])
             d["latent"] = LatentSpec(**lat)
         for key in ("terms", "shrinkage_terms"):
             d[key] = tuple(d.get(key, ()))
+        if isinstance(d.get("standardize"), list):
+            d["standardize"] = tuple(d["standardize"])
         if d.get("categories") is not None:
             d["categories"] = tuple(int(c) for c in d["categories"])
         if isinstance(d.get("impute"), list):
@@ -263,9 +404,19 @@ class ModelSpec:
         if len(set(self.terms)) != len(self.terms):
             raise SpecError(f"spec {self.name!r}: duplicated terms in {self.terms}")
         names = [g.name for g in self.groups]
+        if not isinstance(self.obs_dim, str) or not self.obs_dim or self.obs_dim in RESERVED_DIMS:
+            raise SpecError(
+                f"spec {self.name!r}: obs_dim {self.obs_dim!r} must be a name other than {RESERVED_DIMS}"
+            )
+        taken = {*RESERVED_DIMS, self.obs_dim}
+        if len(set(names)) != len(names):
+            raise SpecError(f"spec {self.name!r}: group level names repeat: {names}")
         for g in self.groups:
-            if g.name not in DIMS:
-                raise SpecError(f"group level {g.name!r} must use one of the fixed dimension names {DIMS}")
+            if not g.name or g.name in taken or ":" in g.name or "/" in g.name:
+                raise SpecError(
+                    f"group level {g.name!r}: choose a name without ':' or '/' other than the observation "
+                    f"dimension {self.obs_dim!r} and {RESERVED_DIMS} (the graph's own dimensions)"
+                )
             if g.parent is not None and g.parent not in names:
                 raise SpecError(f"group level {g.name!r} names an unknown parent {g.parent!r}")
         for g in self.groups:
@@ -291,6 +442,24 @@ class ModelSpec:
             raise SpecError(
                 f"latent variable {self.latent.name!r} replaces {self.latent.replaces!r}, which no term uses"
             )
+        valid = self.prior_keys()
+        unknown = [k for k in self.priors if k not in valid]
+        if unknown:
+            raise SpecError(
+                f"spec {self.name!r}: prior key(s) {unknown} name no parameter of this model; "
+                f"the valid keys are {valid}"
+            )
+        for term, h in self.hypotheses.items():
+            if term not in self.terms:
+                raise SpecError(
+                    f"spec {self.name!r}: hypothesis on {term!r}, which is not a term; "
+                    f"terms: {list(self.terms)}"
+                )
+            sign = h.get("sign") if isinstance(h, dict) else h
+            if sign not in (1, -1):
+                raise SpecError(
+                    f"spec {self.name!r}: the hypothesis on {term!r} needs sign +1 or -1, not {sign!r}"
+                )
         for key, p in self.priors.items():
             if not isinstance(p, dict):
                 raise SpecError(f"prior override {key!r} must be a dict such as {{'dist': 'Normal', ...}}")
@@ -299,13 +468,20 @@ class ModelSpec:
                 raise SpecError(f"prior override {key!r}: {dist!r} is not a PyMC distribution")
 
     def required_columns(self, df: pd.DataFrame) -> list[str]:
-        """Columns ``df`` needs for this spec (derived measures count via their raw inputs)."""
-        need: list[str] = [self.id_column, *(g.column for g in self.groups)]
+        """Columns ``df`` needs for this spec (derived predictors count via their inputs)."""
+        need: list[str] = [
+            *([self.id_column] if self.id_column else []),
+            *(c for g in self.groups for c in g.columns),
+        ]
+        derived = derived_columns(self)
         for c in self.components:
+            dummy = indicator(c)
             if self.latent is not None and c == self.latent.replaces:
                 need += list(self.latent.items)
+            elif dummy is not None and dummy[0] in self.categorical:
+                need.append(dummy[0])
             elif c not in df.columns:
-                need += list(DERIVED_INPUTS.get(c, (c,)))
+                need += list(derived[c].inputs) if c in derived else [c]
         return list(dict.fromkeys(need))
 
     def missing_columns(self, df: pd.DataFrame, *, with_outcome: bool = True) -> list[str]:
@@ -324,18 +500,19 @@ class ModelSpec:
                 "these names first (or change the spec's outcome/terms/groups)."
             )
         for g in self.groups:
-            if df[g.column].isna().any():
+            if df[list(g.columns)].isna().any(axis=None):
                 raise SpecError(f"group column {g.column!r} has missing ids: every row needs a {g.name}")
             parent = next((p for p in self.groups if p.name == g.parent), None)
             if parent is not None:
-                n_parents = df.groupby(g.column, observed=True)[parent.column].nunique()
+                pair = pd.DataFrame({"g": g.labels(df), "p": parent.labels(df)})
+                n_parents = pair.groupby("g", observed=True)["p"].nunique()
                 bad = n_parents[n_parents > 1].index.tolist()
                 if bad:
                     raise SpecError(
                         f"{g.name} ids {bad[:5]} occur in several {parent.name}s: ids of a nested "
                         "level must be unique across the survey (prefix them with the parent id)"
                     )
-        if df[self.id_column].duplicated().any():
+        if self.id_column and df[self.id_column].duplicated().any():
             raise SpecError(f"id column {self.id_column!r} has duplicated ids")
         for y in self.outcomes:
             check_outcome(self, df, y)
@@ -413,21 +590,103 @@ def check_weights(spec: ModelSpec, df: pd.DataFrame) -> None:
 
 
 def component_frame(spec: ModelSpec, df: pd.DataFrame) -> pd.DataFrame:
-    """Float frame of the spec's predictor components (derived measures computed as needed)."""
+    """Float frame of the spec's predictor components: columns, dummies ``column[level]`` of the
+    spec's categorical columns (NaN where the column is missing; a level the spec does not know
+    is an error) and derived predictors (``derived_from``)."""
     out = pd.DataFrame(index=df.index)
-    ilr = None
+    derived = derived_columns(spec)
     for c in spec.components:
-        if c in df.columns:
+        dummy = indicator(c)
+        if dummy is not None and dummy[0] in spec.categorical:
+            column, level = dummy
+            labels = df[column].map(_label)
+            known = {str(_canonical_level(v)) for v in spec.categorical[column]}
+            new = sorted(set(labels.dropna()) - known)
+            if new:
+                raise SpecError(
+                    f"column {column!r} has level(s) {new} the model does not know (levels: "
+                    f"{spec.categorical[column]}); a categorical predictor cannot take a new level"
+                )
+            out[c] = (labels == level).astype("float64").where(labels.notna())
+        elif c in df.columns:
             out[c] = _numeric(df[c])
-        elif c in MEASURES:
-            out[c] = MEASURES[c](df).astype("float64")
-        elif c in ILR_NAMES:
-            ilr = ilr_coordinates(df) if ilr is None else ilr
-            out[c] = ilr[c]
-        elif c.startswith("active_"):
-            src = f"involve_{c.removeprefix('active_')}"
-            x = _numeric(df[src])
-            out[c] = (x >= 1).astype("float64").where(x.notna())
+        elif c in derived:
+            out[c] = pd.Series(derived[c].compute(df), index=df.index).astype("float64")
         else:  # validate() prevents this
-            raise SpecError(f"predictor component {c!r} is neither a column nor a known measure")
+            raise SpecError(f"predictor component {c!r} is neither a column nor a known derived predictor")
     return out.astype("float64")
+
+
+def _canonical_level(value):
+    """One representation per level: integral numbers as int, other numbers as float, text as str."""
+    if isinstance(value, bool | np.bool_ | int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return int(value) if float(value).is_integer() else float(value)
+    return str(value)
+
+
+def _label(value) -> str | None:
+    """A level label: the canonical value as text (``3.0`` and ``3`` are both ``"3"``), None if missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(_canonical_level(value))
+
+
+def _prior_text(settings: dict[str, Any]) -> str:
+    s = dict(settings)
+    dist = s.pop("dist", None)
+    args = ", ".join(f"{k}={v:g}" if isinstance(v, int | float) else f"{k}={v}" for k, v in s.items())
+    return f"{dist}({args})" if dist else args
+
+
+def describe(spec: ModelSpec) -> str:
+    """A readable statement of the model: formula, family, observations, terms, groups, priors."""
+    link = get_family(spec.family).link if spec.family in FAMILIES else ""
+    outcome = ", ".join(spec.outcomes) + (f" of {spec.trials} trials" if spec.trials else "")
+    ids = spec.id_column or "the row number"
+    lines = [f"ModelSpec {spec.name!r}" + (f": {spec.description}" if spec.description else "")]
+    if spec.formula:
+        lines.append(f"  formula       {spec.formula}")
+    lines += [
+        f"  family        {spec.family}" + (f" ({link} link)" if link else ""),
+        f"  outcome       {outcome}",
+        f"  observations  dim {spec.obs_dim!r}, ids from {ids}",
+    ]
+    std = spec.standardize
+    scaling = (
+        "continuous components standardised (mean 0, SD 1); 0/1 columns and dummies unscaled"
+        if std is True
+        else "no component standardised"
+        if std is False
+        else f"standardised: {', '.join(std)}; other components as given"
+    )
+    lines.append(f"  terms         {', '.join(spec.terms) or '(none)'}")
+    lines.append(f"                {scaling}")
+    for column, levels in spec.categorical.items():
+        lines.append(f"  categorical   {column}: reference {levels[0]!r}, levels {list(levels)}")
+    for g in spec.groups:
+        slopes = [s.term for s in spec.slopes if s.group == g.name]
+        what = "varying intercept" + (f" and slopes of {', '.join(slopes)}" if slopes else "")
+        parent = f", nested in {g.parent}" if g.parent else ""
+        lines.append(f"  group         {g.name} (column {g.column}{parent}): {what}")
+    if spec.latent is not None:
+        lat = spec.latent
+        lines.append(
+            f"  latent        {lat.name} replaces {lat.replaces}, measured by {', '.join(lat.items)}"
+        )
+    if spec.shrinkage_terms:
+        lines.append(f"  shrinkage     {spec.shrinkage} on {', '.join(spec.shrinkage_terms)}")
+    for t in spec.term_objects:
+        if t.sign:
+            label = f" ({t.hypothesis})" if t.hypothesis and t.hypothesis != t.name else ""
+            lines.append(f"  hypothesis    {t.name} {'>' if t.sign > 0 else '<'} 0{label}")
+    lines.append("  priors")
+    params = spec.prior_parameters()
+    width = max((len(p) for p in params), default=0) + 2
+    for param, default in params.items():
+        source = "set" if param in spec.priors else f"default {default!r}" if param != default else "default"
+        if param not in spec.priors and default in spec.priors:
+            source = f"set as {default!r}"
+        lines.append(f"    {param:<{width}}{_prior_text(spec.prior(param, default))}   [{source}]")
+    return "\n".join(lines)

@@ -28,6 +28,12 @@ a TOML file (or command-line option) only needs to state what it changes.
     [models.M4]                      # per-model overrides of [sampler]
     draws = 500
 
+    [models.firms]                   # a model of your own, named in `fit`: by formula ...
+    formula = "takeoff ~ log_firms + anchor_firm + (1 | country_id)"
+    family = "bernoulli"             # default: bernoulli (binomial with p(y, n))
+    [models.mine]                    # ... or by a spec file (ModelSpec.to_json)
+    spec = "models/mine.json"
+
     [diagnostics]
     override_gate = false            # report estimates of fits that fail the gate (flagged)
     ppc_draws = 200
@@ -44,6 +50,9 @@ from clusterpreneur.errors import ClusterpreneurError
 
 SAMPLERS = ("nutpie", "pymc")
 DEFAULT_MODELS = ("M1", "M2", "M3", "M4", "M5")
+SAMPLER_KEYS = ("sampler", "draws", "tune", "chains")
+SOURCE_KEYS = ("formula", "family", "spec")
+"""Keys of ``[models.<name>]`` that define a model of one's own (not of the ladder)."""
 
 
 class ConfigError(ClusterpreneurError):
@@ -81,6 +90,7 @@ class StudyConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     reference: str = "M2"
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_sources: dict[str, dict[str, str]] = field(default_factory=dict)
     baselines: bool = True
     override_gate: bool = False
     ppc_draws: int = 200
@@ -104,10 +114,16 @@ class StudyConfig:
     def check(self) -> None:
         self.sampler.check("[sampler]")
         for name, over in self.model_overrides.items():
-            unknown = set(over) - {"sampler", "draws", "tune", "chains"}
+            unknown = set(over) - set(SAMPLER_KEYS)
             if unknown:
-                raise ConfigError(f"[models.{name}]: unknown setting(s) {sorted(unknown)}")
+                known = [*SAMPLER_KEYS, *SOURCE_KEYS]
+                raise ConfigError(f"[models.{name}]: unknown setting(s) {sorted(unknown)}; known: {known}")
             self.settings_for(name).check(f"[models.{name}]")
+        for name, source in self.model_sources.items():
+            if ("formula" in source) == ("spec" in source):
+                raise ConfigError(f'[models.{name}]: give either formula = "..." or spec = "file.json"')
+            if "family" in source and "formula" not in source:
+                raise ConfigError(f"[models.{name}]: family goes with formula (a spec file states its own)")
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"[models] fit lists a model twice: {list(self.models)}")
         if self.ppc_draws < 1:
@@ -162,7 +178,14 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
     models = dict(raw.get("models", {}))
     fit = models.pop("fit", list(DEFAULT_MODELS))
     reference = models.pop("reference", "M2")
-    overrides = {k: dict(v) for k, v in models.items() if isinstance(v, dict)}
+    tables = {k: dict(v) for k, v in models.items() if isinstance(v, dict)}
+    overrides = {k: {s: v for s, v in t.items() if s not in SOURCE_KEYS} for k, t in tables.items()}
+    overrides = {k: v for k, v in overrides.items() if v}
+    sources = {k: {s: v for s, v in t.items() if s in SOURCE_KEYS} for k, t in tables.items()}
+    sources = {k: v for k, v in sources.items() if v}
+    for source in sources.values():
+        if "spec" in source:
+            source["spec"] = _path(source["spec"], base)
     stray = [k for k, v in models.items() if not isinstance(v, dict)]
     if stray:
         raise ConfigError(f"{path}: [models] has unknown key(s) {stray}")
@@ -178,6 +201,7 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             models=tuple(str(m) for m in fit),
             reference=str(reference),
             model_overrides=overrides,
+            model_sources=sources,
             baselines=bool(raw.get("baselines", {}).get("enabled", True)),
             override_gate=bool(diag.get("override_gate", False)),
             ppc_draws=int(diag.get("ppc_draws", 200)),

@@ -562,7 +562,7 @@ def coefficients(src: Sources):
     if not parts:
         return src.withheld(withheld) if withheld else NotRun()
     t = pd.concat(parts, ignore_index=True)
-    takeoff = t[t["outcome"] == "takeoff"]
+    takeoff = t[(t["outcome"] == "takeoff") & (t["scale"] != "original")]
     if takeoff.empty:
         return None
     terms = list(dict.fromkeys(takeoff["term"]))
@@ -585,7 +585,7 @@ def rating_coefficients(src: Sources):
     for m in src.models:
         t = src.csv(f"estimates:{m}", "coefficients.csv")
         if t is not None and src.reportable(m):
-            parts.append(t[t["outcome"] != "takeoff"].assign(rung=m))
+            parts.append(t[(t["outcome"] != "takeoff") & (t["scale"] != "original")].assign(rung=m))
     t = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if t.empty:
         return None

@@ -50,6 +50,41 @@ def study_design() -> Path | None:
     return study if study.is_file() else None
 
 
+def model_spec(config: StudyConfig, name: str):
+    """The spec of a model of the configuration: a ladder rung, a spec file, or None for a
+    formula (built from the data when the model step runs: its levels come from the data)."""
+    from clusterpreneur.study.ladder import LADDER
+
+    source = config.model_sources.get(name)
+    if source is None:
+        if name not in LADDER:
+            raise ConfigError(
+                f"unknown model {name!r} in the configuration; the ladder has {sorted(LADDER)}, or define "
+                f'it in [models.{name}] with formula = "..." or spec = "file.json"'
+            )
+        return LADDER[name]
+    if "spec" not in source:
+        return None
+    from clusterpreneur.errors import ClusterpreneurError
+    from clusterpreneur.files import read_text
+    from clusterpreneur.models import ModelSpec
+
+    try:
+        spec = ModelSpec.from_json(read_text(Path(source["spec"]), "spec file", option=None))
+        spec.check()
+    except (ClusterpreneurError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"[models.{name}] spec = {source['spec']!r}: {exc}") from None
+    return spec
+
+
+def model_family(config: StudyConfig, name: str) -> str:
+    """The family of a formula model: as configured, else binomial for p(y, n), else bernoulli."""
+    source = config.model_sources[name]
+    if source.get("family"):
+        return source["family"]
+    return "binomial" if source["formula"].split("~")[0].strip().startswith("p(") else "bernoulli"
+
+
 def plan(
     config: StudyConfig,
     ctx: RunContext,
@@ -59,11 +94,12 @@ def plan(
 ) -> list[Step]:
     """The study's steps for ``config``, dependencies first."""
     from clusterpreneur.study.baselines import TAKEOFF
-    from clusterpreneur.study.ladder import LADDER
 
-    unknown = [m for m in config.models if m not in LADDER]
-    if unknown:
-        raise ConfigError(f"unknown model(s) {unknown} in the configuration; the ladder has {sorted(LADDER)}")
+    specs = {m: model_spec(config, m) for m in config.models}
+    outcomes = {
+        m: spec.outcomes if spec is not None else (config.model_sources[m]["formula"].split("~")[0].strip(),)
+        for m, spec in specs.items()
+    }
     steps: list[Step] = [
         DataStep("data", inputs=dict(ctx.hashes)),
         DescriptivesStep("descriptives", deps=("data",)),
@@ -76,7 +112,9 @@ def plan(
                 f"model:{m}",
                 deps=("data",),
                 sampling=True,
-                spec=LADDER[m],
+                spec=specs[m],
+                formula=config.model_sources.get(m) if specs[m] is None else None,
+                model=m,
                 settings=config.settings_for(m),
                 seed=config.seed_for(m),
                 ppc_draws=config.ppc_draws,
@@ -89,7 +127,7 @@ def plan(
                 f"diagnostics:{m}", deps=(f"model:{m}",), model=m, prob=RULE.prob, seed=config.seed_for(m)
             )
         )
-    takeoff = [m for m in config.models if LADDER[m].outcomes == (TAKEOFF,)]
+    takeoff = [m for m in config.models if outcomes[m] == (TAKEOFF,)]
     if takeoff:
         steps.append(ComparisonStep("comparison", deps=tuple(f"model:{m}" for m in takeoff)))
     if config.models:
@@ -103,7 +141,7 @@ def plan(
             )
         )
     ref = config.reference_model
-    if ref is not None and LADDER[ref].outcomes == (TAKEOFF,):
+    if ref is not None and outcomes[ref] == (TAKEOFF,):
         if config.baselines:
             steps.append(ForestStep("forest", deps=("baselines", f"estimates:{ref}"), model=ref))
         steps.append(CasesStep("cases", deps=("data", f"model:{ref}"), model=ref, seed=config.seed))

@@ -51,7 +51,7 @@ Models (the ``model`` column):
     firm growth models then run on the initiative-waves.
 
 Every coefficient of a study term is reported twice: ``scale="standardised"`` and
-``scale="original"`` (divided by :func:`clusterpreneur.study.predictors.original_scale_factor`;
+``scale="original"`` (divided by :func:`clusterpreneur.models.hypotheses.original_scale_factor`;
 for an interaction: per unit of the product of the centred components). Intercepts,
 cutpoints and variance parameters exist only on the standardised design.
 

@@ -1,5 +1,6 @@
 """The shipped data: default simulated survey, its truth, a simulated panel of three survey waves
-and its truth, the North Jutland cases.
+and its truth, the North Jutland cases, and an example that is not a cluster survey (``herds.csv``,
+binomial counts by herd and period, for the README's "your own data" walkthrough).
 
 The files live in the repository's ``data/`` folder; a wheel carries them inside the package
 (``clusterpreneur/study/data``, see ``pyproject.toml``), so an installed package finds them
@@ -48,6 +49,17 @@ PANEL_TRUTH_FILE = "panel_truth.json"
 PANEL_SEED = 20034
 """Seed of the shipped panel (its initiatives are not the shipped survey's)."""
 PANEL_SIZE = {"n_initiatives": 250, "n_countries": 30}
+HERDS_FILE = "herds.csv"
+HERDS_SEED = 20035
+HERDS_GENERATOR_VERSION = "1.0.0"
+HERDS_TRUTH = {
+    "intercept": -1.4,
+    "period": {"p2": -0.5, "p3": -0.8, "p4": -1.1},
+    "density_per_sd": 0.35,
+    "sigma_herd": 0.6,
+}
+"""The herd example's truth: log-odds of a new case in period p1 at mean stocking density, period
+contrasts against p1, the effect of one SD of stocking density, and the SD of herd effects."""
 MANIFEST_FILE = "MANIFEST.json"
 CODEBOOK_FILE = "CODEBOOK.md"
 
@@ -142,6 +154,37 @@ def north_jutland_cases() -> pd.DataFrame:
     return as_codebook_dtypes(df)
 
 
+def simulate_herds(seed: int = HERDS_SEED, n_herds: int = 15) -> pd.DataFrame:
+    """The "your own data" example, not a cluster survey: new cases of a disease (``incidence``)
+    among the animals of each herd (``size``) in four periods (``period``, text ``p1``-``p4``),
+    with the herd's stocking density (animals per hectare). Binomial with trials, a categorical
+    predictor, a continuous one and varying intercepts by herd; truth in :data:`HERDS_TRUTH`."""
+    rng = np.random.default_rng(seed)
+    herds = [f"H{i:02d}" for i in range(1, n_herds + 1)]
+    density = np.round(rng.normal(2.0, 0.5, n_herds).clip(0.5, None), 2)
+    u = rng.normal(0.0, HERDS_TRUTH["sigma_herd"], n_herds)
+    rows = []
+    z = (density - density.mean()) / density.std()
+    for h, herd in enumerate(herds):
+        for period in ("p1", "p2", "p3", "p4"):
+            eta = HERDS_TRUTH["intercept"] + HERDS_TRUTH["period"].get(period, 0.0)
+            eta += HERDS_TRUTH["density_per_sd"] * z[h] + u[h]
+            size = int(rng.integers(8, 40))
+            cases = int(rng.binomial(size, 1.0 / (1.0 + np.exp(-eta))))
+            rows.append(
+                {"herd": herd, "period": period, "size": size, "incidence": cases, "density": density[h]}
+            )
+    return pd.DataFrame(rows)
+
+
+def example_path(name: str = HERDS_FILE) -> Path:
+    """Path of a shipped example dataset that is not a cluster survey (``herds.csv``)."""
+    path = DATA_DIR / name
+    if name != HERDS_FILE or not path.is_file():
+        raise FileNotFoundError(f"no shipped example {name!r}; the examples are: {HERDS_FILE}")
+    return path
+
+
 def build_files() -> dict[str, bytes]:
     """Every shipped data file, as bytes, from the generator and the codebook."""
     sim = simulate_survey(seed=DEFAULT_SEED, scenario="default", **DEFAULT_SIZE)
@@ -153,6 +196,7 @@ def build_files() -> dict[str, bytes]:
         PANEL_TRUTH_FILE: (json.dumps(panel.truth, indent=2, sort_keys=True) + "\n").encode(),
         CASES_FILE: to_csv_bytes(north_jutland_cases()),
         CODEBOOK_FILE: (render_markdown() + "\n").encode(),
+        HERDS_FILE: to_csv_bytes(simulate_herds()),
     }
     manifest = {
         "generator": "clusterpreneur.study.simulate.simulate_survey",
@@ -166,6 +210,14 @@ def build_files() -> dict[str, bytes]:
             "seed": PANEL_SEED,
             **PANEL_SIZE,
             "files": [PANEL_FILE, PANEL_TRUTH_FILE],
+        },
+        "examples": {
+            HERDS_FILE: {
+                "generator": "clusterpreneur.study.datasets.simulate_herds",
+                "generator_version": HERDS_GENERATOR_VERSION,
+                "seed": HERDS_SEED,
+                "truth": HERDS_TRUTH,
+            }
         },
         "regenerate": "nox -s data",
         "sha256": {name: sha256_bytes(payload) for name, payload in sorted(files.items())},

@@ -23,9 +23,17 @@ from __future__ import annotations
 
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
 from clusterpreneur.study.baselines import GROWTH, GROWTH_EXTRA
-from clusterpreneur.study.codebook import RATINGS
+from clusterpreneur.study.codebook import RATINGS, SC_ITEMS
 from clusterpreneur.study.measures import ILR_NAMES
-from clusterpreneur.study.predictors import STUDY_TERM_NAMES
+from clusterpreneur.study.predictors import HYPOTHESIS_SIGNS, STUDY_TERM_NAMES
+
+STUDY_NAMES = {
+    "obs_dim": "initiative",
+    "id_column": "initiative_id",
+    "derived_from": "clusterpreneur.study.measures",
+}
+"""The study's own names in the core's specs: observations are initiatives with ids in
+``initiative_id``; predictors such as ``breadth`` are the study's measures."""
 
 GROUPS = (
     GroupLevel("country", "country_id"),
@@ -38,7 +46,9 @@ M1 = ModelSpec(
     family="bernoulli",
     terms=STUDY_TERM_NAMES,
     groups=GROUPS,
+    hypotheses=HYPOTHESIS_SIGNS,
     description="varying intercepts by country and region on STUDY_TERMS",
+    **STUDY_NAMES,
 )
 
 M2 = M1.with_overrides(
@@ -49,7 +59,7 @@ M2 = M1.with_overrides(
 
 M3 = M2.with_overrides(
     name="M3",
-    latent=LatentSpec(),
+    latent=LatentSpec("sc_latent", "sc_score", SC_ITEMS),
     description="M2 with latent social capital from its ordinal items (graded response), joint",
 )
 
@@ -90,9 +100,10 @@ G1 = ModelSpec(
     outcome=GROWTH,
     family="gaussian",
     terms=(*STUDY_TERM_NAMES, *(e for e in GROWTH_EXTRA if e not in STUDY_TERM_NAMES)),
-    groups=(GroupLevel("country", "country_id"), GroupLevel("region", "region_id", parent="country")),
+    groups=GROUPS,
     impute=(),  # complete cases, the rows of the mixedlm baseline
     description="firm growth, gaussian, varying intercepts by country and region (beside mixedlm)",
+    **STUDY_NAMES,
 )
 LADDER["G1"] = G1
 SUMMARIES["G1"] = "firm growth: gaussian, intercepts varying by country and region"

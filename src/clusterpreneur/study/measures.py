@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from clusterpreneur.standardize import Standardizer as Standardizer  # re-export: models/build, fit, persist
+from clusterpreneur.models.spec import Derived
+from clusterpreneur.standardize import Standardizer as Standardizer  # re-export for older imports
 from clusterpreneur.study.codebook import ACTORS, BOARD_COLUMNS, INVOLVE_COLUMNS, SC_ITEMS
 
 ACTIVE_LEVEL = 1
@@ -156,3 +157,31 @@ MEASURES = {
     "age": initiative_age,
     "log_firms": log_firms,
 }
+
+
+def _active(column: str):
+    def compute(df: pd.DataFrame) -> pd.Series:
+        x = pd.to_numeric(df[column]).astype("float64")
+        return (x >= ACTIVE_LEVEL).astype("float64").where(x.notna())
+
+    return compute
+
+
+def _ilr(name: str):
+    return lambda df: ilr_coordinates(df)[name]
+
+
+DERIVED_COLUMNS: dict[str, Derived] = {
+    "breadth": Derived(INVOLVE_COLUMNS, breadth),
+    "public_private": Derived(INVOLVE_COLUMNS, public_private),
+    "board_diversity": Derived(BOARD_COLUMNS, blau_diversity),
+    "board_shannon": Derived(BOARD_COLUMNS, shannon_diversity),
+    "lfr_index": Derived(("unemp_gap", "tertiary_ratio", "rnd_ratio", "patent_ratio"), less_favoured_index),
+    "sc_score": Derived(SC_ITEMS, social_capital_score),
+    "age": Derived(("survey_year", "start_year"), initiative_age),
+    "log_firms": Derived(("n_firms",), log_firms),
+    **{name: Derived((*BOARD_COLUMNS, "board_seats"), _ilr(name)) for name in ILR_NAMES},
+    **{f"active_{a}": Derived((f"involve_{a}",), _active(f"involve_{a}")) for a in ACTORS},
+}
+"""The study's measures as derived predictors of the core's specs (``ModelSpec(derived_from=
+"clusterpreneur.study.measures")``): the survey columns each needs and how it is computed."""

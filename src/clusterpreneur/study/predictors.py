@@ -8,32 +8,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from clusterpreneur.models.build import design_frame
+from clusterpreneur.models.hypotheses import original_scale_factor as original_scale_factor
+from clusterpreneur.models.spec import Term as Term
+from clusterpreneur.models.spec import component_columns as component_columns
 from clusterpreneur.standardize import Standardizer
 from clusterpreneur.study.measures import add_measures
-
-
-@dataclass(frozen=True)
-class Term:
-    """One predictor: a derived measure or the product (interaction) of several."""
-
-    name: str
-    hypothesis: str | None = None
-    sign: int = 0
-    description: str = ""
-
-    @property
-    def components(self) -> tuple[str, ...]:
-        return tuple(self.name.split(":"))
-
-    @property
-    def is_interaction(self) -> bool:
-        return len(self.components) > 1
-
 
 STUDY_TERMS: tuple[Term, ...] = (
     Term("involve_research", description="research actors' involvement (0-4)"),
@@ -136,11 +119,6 @@ def terms_from_names(names: list[str] | tuple[str, ...]) -> tuple[Term, ...]:
     return tuple(known.get(n, Term(n)) for n in names)
 
 
-def component_columns(terms: tuple[Term, ...]) -> list[str]:
-    """The distinct measure columns the terms are built from, in order of first use."""
-    return list(dict.fromkeys(c for t in terms for c in t.components))
-
-
 def design_matrix(
     df: pd.DataFrame,
     terms: tuple[Term, ...] = STUDY_TERMS,
@@ -162,16 +140,15 @@ def design_matrix(
         raise KeyError(f"predictor columns not found in the data: {missing}")
     comp = frame[cols].astype("float64")
     std = standardizer if standardizer is not None else Standardizer.fit(comp, cols)
-    z = std.transform(comp)
-    out = pd.DataFrame(index=df.index)
-    for t in terms:
-        out[t.name] = np.prod([z[c].to_numpy() for c in t.components], axis=0)
-    return out, std
+    return design_frame(terms, std.transform(comp)), std
 
 
-def original_scale_factor(term: Term, standardizer: Standardizer) -> float:
-    """Divide a standardised coefficient by this to get the effect per original unit."""
-    return float(np.prod([standardizer.scale[c] for c in term.components]))
+HYPOTHESIS_SIGNS: dict[str, dict] = {
+    t.name: {"sign": t.sign, "label": t.hypothesis, "description": t.description}
+    for t in STUDY_TERMS
+    if t.hypothesis is not None
+}
+"""The study terms' hypotheses as a spec's ``hypotheses`` (term -> sign, label, description)."""
 
 
 def restate(

@@ -42,11 +42,14 @@ SUMMARY = "summary.json"
 
 
 def headline_parameters(idata) -> list[str]:
-    """The model's own parameters: posterior variables without an ``initiative`` dimension that
-    are neither group effects (``u_*``) nor their standardised offsets (``z_*``); per-group and
-    per-initiative latents would add hundreds of rows to the sensitivity table."""
+    """The model's own parameters: posterior variables without the observation dimension (the
+    spec's ``obs_dim``; ``initiative`` in the study) that are neither group effects (``u_*``) nor
+    their standardised offsets (``z_*``); per-group and per-observation latents would add hundreds
+    of rows to the sensitivity table."""
     post = idata["posterior"].to_dataset()
-    return [v for v in post.data_vars if "initiative" not in post[v].dims and not v.startswith(("z_", "u_"))]
+    spec = json.loads(str(idata.attrs.get("spec_json", "{}")))
+    obs = spec.get("obs_dim", "initiative")
+    return [v for v in post.data_vars if obs not in post[v].dims and not v.startswith(("z_", "u_"))]
 
 
 def failed_checks(gate) -> list[str]:
@@ -199,7 +202,7 @@ def _loo(idata, name: str, outcomes: list[str], summary: dict[str, Any]):
                 "n_high_k": len(high_k),
             }
         )
-        high.append(high_k.assign(outcome=y))
+        high.append(high_k.rename(columns={"observation": "initiative"}).assign(outcome=y))
     return rows, high, elpds
 
 

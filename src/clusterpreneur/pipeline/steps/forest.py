@@ -29,7 +29,7 @@ def forest_table(baselines: pd.DataFrame, bayes: pd.DataFrame, model: str) -> pd
 
     def pick(t: pd.DataFrame, group: str, model_name: str) -> pd.DataFrame:
         sel = t[t["term"].isin(STUDY_TERM_NAMES) & (t["outcome"] == "takeoff") & (t["model"] == model_name)]
-        sel = sel[sel["scale"] == "standardised"]
+        sel = sel[sel["scale"].isin(("standardised", "unscaled"))]  # a 0/1 term has one scale
         return pd.DataFrame(
             {
                 "term": sel["term"].to_numpy(),

@@ -130,40 +130,68 @@ def posterior_predictive(fitted, outcomes: list[str], draws: int, seed: int) -> 
     return out
 
 
+def formula_spec(name: str, source: Mapping[str, str], df):
+    """The spec of a formula model of ``study.toml`` on the survey: the study's names (initiatives,
+    their ids) and hypotheses, the measures available as columns."""
+    from clusterpreneur.models import ModelSpec
+    from clusterpreneur.study.measures import add_measures
+    from clusterpreneur.study.predictors import HYPOTHESIS_SIGNS
+
+    frame = add_measures(df)
+    probe = ModelSpec.from_formula(source["formula"], frame, family=source.get("family"), name=name)
+    hypotheses = {t: h for t, h in HYPOTHESIS_SIGNS.items() if t in probe.terms}
+    return ModelSpec.from_formula(
+        source["formula"], frame, family=source.get("family"), name=name, hypotheses=hypotheses,
+        obs_dim="initiative", id_column="initiative_id",
+    )  # fmt: skip
+
+
 @dataclass
 class ModelStep(StepBase):
     """Fits one rung (:data:`clusterpreneur.study.ladder.LADDER`) with ``fit_model``."""
 
     spec: Any = None
+    formula: dict | None = None  # {"formula": ..., "family": ...}: spec built from the data at run time
+    model: str = ""  # the model's name in the configuration
     settings: Any = None  # pipeline.config.SamplerSettings
     seed: int = 0
     ppc_draws: int = 200
 
     def params(self) -> Any:
-        ordinal = self.spec.family == "ordinal"  # only they get posterior predictive replicates
+        family = self.spec.family if self.spec is not None else self.formula.get("family")
+        ordinal = family == "ordinal"  # only they get posterior predictive replicates
         return {
-            "spec": self.spec.to_dict(),
+            **({"spec": self.spec.to_dict()} if self.spec is not None else {"formula": self.formula}),
             "settings": vars(self.settings),
             "seed": self.seed,
             **({"ppc_draws": self.ppc_draws} if ordinal else {}),
         }
 
     def validate(self, ctx: RunContext) -> None:
-        self.settings.check(f"[models.{self.spec.name}]")
+        self.settings.check(f"[models.{self.model or self.spec.name}]")
+        if self.formula is not None:
+            from clusterpreneur.models.formula import Formula
+
+            Formula(self.formula["formula"])  # syntax errors before anything runs
 
     def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
         import clusterpreneur.models as cm
         from clusterpreneur.models.persist import save_fit
 
         df = read_frame(upstream["data"].file(SURVEY))
+        spec = self.spec if self.spec is not None else formula_spec(self.model, self.formula, df)
+        if spec.derived_from is None and self.spec is None:
+            from clusterpreneur.study.measures import add_measures
+
+            df = add_measures(df)  # a formula names the study's measures as columns
         suspend = getattr(ctx.progress, "suspended", None)
         s = self.settings
         with suspend() if suspend else contextlib.nullcontext():
             fitted = cm.fit_model(
-                self.spec, df, draws=s.draws, tune=s.tune, chains=s.chains, seed=self.seed, sampler=s.sampler
+                spec, df, draws=s.draws, tune=s.tune, chains=s.chains, seed=self.seed, sampler=s.sampler
             )
         outcomes = outcomes_of(fitted.idata)
-        ordinal = outcomes if self.spec.family == "ordinal" else []
+        ordinal = outcomes if spec.family == "ordinal" else []
         if ordinal:
             pp = posterior_predictive(fitted, ordinal, self.ppc_draws, self.seed)
             pp = xr.Dataset({k: v.astype(np.int16) for k, v in pp.data_vars.items()}, attrs=pp.attrs)
