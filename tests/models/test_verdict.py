@@ -8,7 +8,7 @@ Uniform(0, 1). Each simulated study draws ``b`` from that sampling distribution,
 the large-sample covariance ``(X' W X)^-1`` of the study's own logistic design (so the eight
 claims are as correlated as in the study), then posterior-like draws around it, and reads
 P(direction) from the draws as :func:`~clusterpreneur.models.hypothesis_table` does. The real
-fits are in ``tests/diagnostics/test_null_verdicts.py`` (slow).
+fits are in ``tests/test_null_verdicts.py`` (slow).
 """
 
 from __future__ import annotations

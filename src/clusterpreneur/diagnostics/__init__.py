@@ -6,7 +6,6 @@
 - :mod:`.compare`: PSIS-LOO with Pareto-k by initiative, stacking comparison;
 - :mod:`.sensitivity`: power-scaling prior sensitivity with flags;
 - :mod:`.sbc`: simulation-based calibration on Dask (seeded, cached, resumable);
-- :mod:`.null_verdicts`: false verdicts on null surveys, real fits on Dask (seeded, cached);
 - :mod:`.plots`: arviz-plots figures saved as PNG and SVG.
 """
 

@@ -26,7 +26,7 @@ sets its width by an extreme quantile of a maximum over a few thousand draws (no
 guarantee under the null is no stronger. Holm needs only each claim's direction probability.
 ``adjust="none"`` judges each claim alone at ``1 - alpha`` (``VerdictRule(alpha=0.025,
 adjust="none")`` is the rule used before: a 95% interval on the predicted side), kept so the two
-can be compared on null surveys (``tests/models/test_verdict.py``, ``benchmarks/null_verdicts.py``).
+can be compared on null surveys (``tests/models/test_verdict.py``, ``clusterpreneur.study.null_verdicts``).
 """
 
 from __future__ import annotations

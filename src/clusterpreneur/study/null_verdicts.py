@@ -12,7 +12,7 @@ existing scheduler); each finished study is cached as ``study_00017.json``, so a
 
 Command line (``nox -s tests -- -m slow`` runs a small version)::
 
-    python -m clusterpreneur.diagnostics.null_verdicts 30 --workers 1 --n-initiatives 250
+    python -m clusterpreneur.study.null_verdicts 30 --workers 1 --n-initiatives 250
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def false_verdict_rates(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m clusterpreneur.diagnostics.null_verdicts",
+        prog="python -m clusterpreneur.study.null_verdicts",
         description="False 'supported' verdicts on null surveys, real fits fanned out on Dask (resumable).",
     )
     parser.add_argument("n_studies", nargs="?", type=int, default=30)

@@ -2,7 +2,7 @@
 calls a false "supported" no more often than the unadjusted rule it replaced, and rarely.
 
 Slow (opt-in: ``nox -s tests -- -m slow``). The full measurement, with its figures in
-``analysis/STUDY.md``: ``python -m clusterpreneur.diagnostics.null_verdicts 40 --workers 1``.
+``analysis/STUDY.md``: ``python -m clusterpreneur.study.null_verdicts 40 --workers 1``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binom
 
-from clusterpreneur.diagnostics.null_verdicts import (
+from clusterpreneur.study.null_verdicts import (
     RULES,
     NullSettings,
     false_verdict_rates,
