@@ -6,7 +6,7 @@ Parquet file (``data``: the study's standardised design, ``country_id``, ``regio
 The result JSON holds the timings and the paths of the posterior it saved (``posterior_nc``:
 one NetCDF file per group); the package side computes ESS, divergences and the gate from them
 with the same code as for its own fits (``worker.py``, kind ``posterior_stats``), so both tools
-are scored alike. ``nox -s bench`` creates the virtualenv (bambi pins a ``formulae`` the package
+are scored alike. ``nox -s bench`` creates the virtualenv (bambi, nutpie, pyarrow, h5netcdf, h5py) (bambi pins a ``formulae`` the package
 cannot share).
 """
 
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
         ds = idata[group]
         ds = ds.to_dataset() if hasattr(ds, "to_dataset") else ds
         files[group] = str(out.with_name(f"{out.stem}_{group}.nc"))
-        ds.to_netcdf(files[group])
+        ds.to_netcdf(files[group], engine="h5netcdf")
     import bambi
 
     res = {
