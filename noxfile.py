@@ -119,7 +119,7 @@ def paper(session: nox.Session) -> None:
     )  # fmt: skip
 
 
-BAMBI_ENV = ["bambi>=0.21", "nutpie", "pyarrow"]
+BAMBI_ENV = ["bambi>=0.21", "nutpie", "pyarrow", "h5netcdf", "h5py"]
 """bambi's own virtualenv for the benchmark: bambi pins a ``formulae`` older than the package's."""
 
 

@@ -6,8 +6,8 @@ Parquet file (``data``: the study's standardised design, ``country_id``, ``regio
 The result JSON holds the timings and the paths of the posterior it saved (``posterior_nc``:
 one NetCDF file per group); the package side computes ESS, divergences and the gate from them
 with the same code as for its own fits (``worker.py``, kind ``posterior_stats``), so both tools
-are scored alike. ``nox -s bench`` creates the virtualenv (bambi pins a ``formulae`` the package
-cannot share).
+are scored alike. ``nox -s bench`` creates the virtualenv (``noxfile.BAMBI_ENV``): bambi pins
+a ``formulae`` the package cannot share.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def main(argv: list[str]) -> int:
     for group in ("posterior", "sample_stats"):
         ds = idata[group]
         ds = ds.to_dataset() if hasattr(ds, "to_dataset") else ds
-        files[group] = str(out.with_name(f"{out.stem}_{group}.nc"))
-        ds.to_netcdf(files[group])
+        files[group] = str(Path(task.get("out_dir", out.parent)) / f"bambi_{group}.nc")
+        ds.to_netcdf(files[group], engine="h5netcdf")
     import bambi
 
     res = {

@@ -146,8 +146,16 @@ def bambi_measurement(args, base: dict, sampler: str) -> dict:
         worker.design_frame(worker.survey_frame(base["n"], base["n_countries"], base["seed"])).to_parquet(
             data
         )
-        task = {**base, "kind": "bambi", "sampler": sampler, "label": f"bambi ({sampler})",
-                "python": args.bambi_python, "script": str(BAMBI_WORKER), "data": str(data)}  # fmt: skip
+        task = {
+            **base,
+            "kind": "bambi",
+            "sampler": sampler,
+            "label": f"bambi ({sampler})",
+            "python": args.bambi_python,
+            "script": str(BAMBI_WORKER),
+            "data": str(data),
+            "out_dir": tmp,  # the posterior files outlive the measurement's own folder
+        }
         if not args.no_warmup:
             run_measurement(
                 {**task, "draws": 20, "tune": 20, "chains": 1, "label": "warm-up bambi"}, args.timeout
