@@ -374,7 +374,8 @@ def test_weights_and_names_that_cannot_work_are_refused():
     from clusterpreneur.models import LatentSpec
 
     with pytest.raises(SpecError, match="latent measurement model"):
-        ModelSpec(name="t", outcome="takeoff", terms=("sc_score",), latent=LatentSpec("sc", "sc_score", ("a", "b")), weights="w").check()
+        latent = LatentSpec("sc", "sc_score", ("a", "b"))
+        ModelSpec(name="t", outcome="takeoff", terms=("sc_score",), latent=latent, weights="w").check()
     with pytest.raises(SpecError, match="share the name"):
         ModelSpec(name="t", outcome="y", family="gaussian", groups=(GroupLevel("residual", "r"),)).check()
 
