@@ -159,12 +159,11 @@ def cmd_fit(args) -> int:
             "(--no-gate skips it)",
             file=sys.stderr,
         )
-    spec = _model(args.model)
     if args.target_accept is not None and not 0 < args.target_accept < 1:
         raise UsageError(f"--target-accept must lie strictly between 0 and 1, not {args.target_accept:g}")
     df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
-    _refuse_panel(df, args.file)
-    out = Path(args.out or f"results/fits/{args.model}.nc")
+    spec = _model(_route(df, args.file, args.model))
+    out = Path(args.out or f"results/fits/{spec.name}.nc")
     logger.info("fitting %s (%s, %d chains x %d draws, seed %d)", spec.name, args.sampler, args.chains,
                 args.draws, args.seed)  # fmt: skip
     fitted = fit_model(
@@ -188,17 +187,29 @@ def cmd_fit(args) -> int:
     return EXIT_CHECK
 
 
-def _refuse_panel(df, path) -> None:
-    """The ladder M1-M5 is cross-sectional: an initiative's waves are not independent initiatives."""
+def _route(df, path, model: str | None) -> str:
+    """The rung to fit: ``model``, or by default M6 (the discrete-time hazard) for a panel and M2
+    for a cross-section; a cross-sectional rung on a panel (or M6 on a cross-section) is refused:
+    an initiative's waves are not independent initiatives."""
+    from clusterpreneur.study.ladder import PANEL_MODELS
     from clusterpreneur.study.schema import is_panel
 
-    if is_panel(df):
+    panel = is_panel(df)
+    if model is None:
+        return PANEL_MODELS[0] if panel else "M2"
+    if panel and model not in PANEL_MODELS:
         raise UsageError(
-            f"{path} is a panel (one row per initiative and wave); the models M1-M5 take one row per "
-            "initiative. Fit one wave (the rows of that wave in a file of their own), or fit the "
-            "discrete-time hazard baseline: python -m clusterpreneur.study.baselines --data "
-            f"{path}"
+            f"{path or 'the data'} is a panel (one row per initiative and wave); {model} takes one row per "
+            f"initiative. Fit the discrete-time hazard of take-off, --model {PANEL_MODELS[0]} (the default "
+            "for a panel), or one wave (the rows of that wave in a file of their own)."
         )
+    if not panel and model in PANEL_MODELS:
+        raise UsageError(
+            f"{model} is the discrete-time hazard over survey waves: it needs a panel (a 'wave' column, one "
+            f"row per initiative and wave), and {path or 'the shipped survey'} is a cross-section. "
+            "Fit M1-M5, or give a panel such as data/panel.csv."
+        )
+    return model
 
 
 def _estimates(idata, gate) -> str:
@@ -467,17 +478,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "fit",
-        "fit one model of the ladder (M1-M5), save it as NetCDF, print its main estimates and the "
-        "convergence gate's verdict (exit 1 if the gate fails; the fit is saved either way)",
+        "fit one model of the ladder (M1-M5; M6 on a panel), save it as NetCDF, print its main estimates "
+        "and the convergence gate's verdict (exit 1 if the gate fails; the fit is saved either way)",
         """
         clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
         clusterpreneur fit my_survey.dta --mapping map.toml --model M1 --sampler pymc --draws 2000
         clusterpreneur fit data/survey.csv --model M3 --tune 2000 --target-accept 0.95
+        clusterpreneur fit data/panel.csv --out results/fits/M6.nc   # a panel: the hazard M6
         """,
     )
     p.add_argument("file", nargs="?", help="survey file (default: the shipped data/survey.csv)")
     p.add_argument("--mapping", help="TOML column mapping for the survey file")
-    p.add_argument("--model", default="M2", help="model of the ladder (default: %(default)s)")
+    p.add_argument(
+        "--model", default=None, help="model of the ladder (default: M2, or M6 for a panel of survey waves)"
+    )
     p.add_argument("--out", help="NetCDF file to write (default: results/fits/<model>.nc)")
     p.add_argument(
         "--no-gate", action="store_true", help="skip the convergence gate: exit 0 whatever R-hat, ESS ... say"

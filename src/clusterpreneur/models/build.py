@@ -4,8 +4,9 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
 
 - dims: ``initiative``, ``country``, ``region``, ``term``, ``component``, ``item``, ``outcome``
   (plus ``{column}_missing`` for imputed values and ``threshold_{outcome}`` for cutpoints);
-- ``intercept`` (bernoulli / binomial), ``beta`` over ``term`` (``outcome x term`` for
-  several ordinal outcomes);
+- ``intercept`` (bernoulli / binomial; over dim ``wave`` for a spec with a ``baseline``: the
+  discrete-time hazard's baseline per wave, rows labelled ``"<id> wave <k>"``), ``beta`` over
+  ``term`` (``outcome x term`` for several ordinal outcomes);
 - per group level ``g``: ``sigma_{g}``, standard-normal ``z_{g}`` (non-centred) and the
   effects ``u_{g}`` (a deterministic; a free variable when ``centered=True``; a level with
   ``laplace=True`` is non-centred here: only the compiled kernel, :mod:`.kernel`, samples it
@@ -105,8 +106,16 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     ]
     imputed = {c: int(comp[c].isna().sum()) for c in impute}
     ids = frame[spec.id_column].astype(str).tolist()
-    coords: dict[str, list[str]] = {"initiative": ids, "term": list(spec.terms), "component": cols}
     group_index = {}
+    time_coords: dict[str, list[str]] = {}
+    if spec.baseline is not None:  # person-period rows: one label per initiative and wave
+        t = _numeric(frame[spec.baseline]).astype("int64")
+        ids = [f"{i} {spec.baseline} {k}" for i, k in zip(ids, t, strict=True)]
+        levels_t = sorted(t.unique().tolist())
+        time_coords["wave"] = [str(k) for k in levels_t]
+        group_index["wave"] = np.searchsorted(levels_t, t.to_numpy()).astype("int64")
+    coords: dict[str, list[str]] = {"initiative": ids, "term": list(spec.terms), "component": cols}
+    coords.update(time_coords)
     for g in spec.groups:
         labels = frame[g.column].astype(str)
         levels = sorted(labels.unique().tolist())
@@ -245,7 +254,7 @@ def build_model(
         else:
             eta = pt.dot(X, beta)
             if spec.family != "ordinal":
-                eta = eta + _dist("intercept", spec.prior("intercept"))
+                eta = eta + _intercept(spec, prep)
         gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
         for g in spec.groups:
             u = _group_effect(g.name, f"sigma_{g.name}", spec, gdims[g.name], g.centered)
@@ -258,6 +267,15 @@ def build_model(
             eta = eta + _initiative_effects(spec, len(spec.outcomes))
         _likelihood(spec, prep, eta, obs, n)
     return model
+
+
+def _intercept(spec: ModelSpec, prep: Prepared):
+    """The common intercept, or with ``spec.baseline`` one per wave (``intercept`` over dim
+    ``wave``): the baseline log-odds of the discrete-time hazard, indexed by each row's wave."""
+    if spec.baseline is None:
+        return _dist("intercept", spec.prior("intercept"))
+    alpha = _dist("intercept", spec.prior("intercept"), dims="wave")
+    return alpha[prep.group_index["wave"]]
 
 
 def design_in_numpy(prep: Prepared) -> bool:

@@ -93,6 +93,8 @@ def kernel_unsupported(spec: ModelSpec, prep: Prepared) -> str | None:
         return "the design has latent or imputed components (they are parameters)"
     if spec.shrinkage_terms:
         return "shrinkage priors on terms"
+    if spec.baseline is not None:
+        return f"a baseline per {spec.baseline} (discrete-time hazard)"
     for key, what in (("intercept", "intercept"), ("beta", "beta")):
         res = _normal_prior(spec.prior(key), what)
         if isinstance(res, str):

@@ -84,7 +84,8 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
     sd, ``prob`` (95%) equal-tailed interval on the standardised scale (log-odds per SD; binary 0/1).
 
     ``p_value`` is NaN (Bayesian), ``converged`` missing until the diagnostics gate fills it.
-    Rows: ``intercept`` (if any), each term, and the group-level standard deviations
+    Rows: ``intercept`` (if any; ``wave 1``, ``wave 2``, ... for a hazard's baseline per wave,
+    as the ``hazard_logit`` baseline names them), each term, and the group-level standard deviations
     (``sigma_country`` ...).
     """
     spec = fit.spec
@@ -104,7 +105,11 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
 
     post = fit.idata["posterior"]
     for y, b in _beta_draws(fit).items():
-        if "intercept" in post:
+        if "intercept" in post and "wave" in post["intercept"].dims:  # a hazard's baseline per wave
+            a = _stacked(fit, "intercept", None)
+            for k, w in enumerate(post["intercept"]["wave"].values):
+                add(y, f"wave {w}", a[:, k], "standardised")
+        elif "intercept" in post:
             add(y, "intercept", _stacked(fit, "intercept", None), "standardised")
         for j, t in enumerate(spec.terms):
             add(y, t, b[:, j], "standardised")

@@ -28,7 +28,7 @@ from clusterpreneur.study.predictors import Term, component_columns, terms_from_
 Family = Literal["bernoulli", "binomial", "ordinal"]
 FAMILIES: tuple[str, ...] = ("bernoulli", "binomial", "ordinal")
 
-DIMS = ("initiative", "region", "country", "actor", "item", "outcome", "term")
+DIMS = ("initiative", "region", "country", "actor", "item", "outcome", "term", "wave")
 """The package's fixed dimension names (plus helper dims such as ``component``)."""
 
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
@@ -122,6 +122,12 @@ class ModelSpec:
     ``shrinkage_terms`` get a regularised-horseshoe (or tighter normal) prior instead of
     the default one. ``impute`` lists the predictor components whose missing values are
     imputed inside the model (``"auto"``: every component that has missing values).
+
+    ``baseline`` names a discrete time column (the survey ``wave``): the model then has one
+    intercept per observed value of it (``intercept`` over dim ``wave``) instead of a common
+    one, the baseline log-odds of a discrete-time hazard, and the data are person-period rows:
+    one row per ``id_column`` and ``baseline`` value (bernoulli only). The observation dim
+    ``initiative`` then labels initiative-waves (``"<id> wave <k>"``).
     """
 
     name: str
@@ -138,6 +144,7 @@ class ModelSpec:
     impute: tuple[str, ...] | Literal["auto"] = "auto"
     id_column: str = "initiative_id"
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline: str | None = None
     description: str = ""
 
     # ----------------------------------------------------------------- derived properties
@@ -243,6 +250,11 @@ class ModelSpec:
                 raise SpecError(f"shrinkage term {t!r} is not in the spec's terms")
         if self.shrinkage not in ("horseshoe", "normal"):
             raise SpecError(f"shrinkage must be 'horseshoe' or 'normal', not {self.shrinkage!r}")
+        if self.baseline is not None and (self.family != "bernoulli" or len(self.outcomes) > 1):
+            raise SpecError(
+                f"spec {self.name!r}: a baseline per {self.baseline!r} (discrete-time hazard) needs one "
+                f"bernoulli outcome, not family {self.family!r} with outcomes {self.outcomes}"
+            )
         if self.latent is not None and self.latent.replaces not in self.components:
             raise SpecError(
                 f"latent variable {self.latent.name!r} replaces {self.latent.replaces!r}, which no term uses"
@@ -257,6 +269,8 @@ class ModelSpec:
     def required_columns(self, df: pd.DataFrame) -> list[str]:
         """Columns ``df`` needs for this spec (derived measures count via their raw inputs)."""
         need: list[str] = [self.id_column, *(g.column for g in self.groups)]
+        if self.baseline is not None:
+            need.append(self.baseline)
         for c in self.components:
             if self.latent is not None and c == self.latent.replaces:
                 need += list(self.latent.items)
@@ -291,8 +305,21 @@ class ModelSpec:
                         f"{g.name} ids {bad[:5]} occur in several {parent.name}s: ids of a nested "
                         "level must be unique across the survey (prefix them with the parent id)"
                     )
-        if df[self.id_column].duplicated().any():
-            raise SpecError(f"id column {self.id_column!r} has duplicated ids")
+        if self.baseline is not None:
+            t = _numeric(df[self.baseline])
+            if t.isna().any() or (t != np.round(t)).any():
+                raise SpecError(
+                    f"spec {self.name!r}: the time column {self.baseline!r} must hold whole numbers "
+                    "(the survey wave) in every row"
+                )
+            if df.duplicated([self.id_column, self.baseline]).any():
+                raise SpecError(
+                    f"spec {self.name!r}: ids repeat within a {self.baseline}: a person-period frame has "
+                    f"one row per {self.id_column!r} and {self.baseline!r}"
+                )
+        elif df[self.id_column].duplicated().any():
+            hint = " (a panel: fit the hazard model M6, or one wave)" if "wave" in df.columns else ""
+            raise SpecError(f"id column {self.id_column!r} has duplicated ids{hint}")
         for y in self.outcomes:
             check_outcome(self, df, y)
         if self.latent is not None:

@@ -14,6 +14,7 @@ a TOML file (or command-line option) only needs to state what it changes.
     survey = "../data/survey.csv"    # any format readers.load_survey knows
     mapping = ""                     # optional TOML column mapping
     cases = ""                       # "" = the shipped North Jutland cases
+    panel = ""                       # a panel of survey waves: adds the hazard rung M6
 
     [sampler]                        # defaults of every model
     sampler = "nutpie"               # or "pymc"
@@ -77,6 +78,7 @@ class StudyConfig:
     survey: str | None = None  # None: the shipped data/survey.csv
     mapping: str | None = None
     cases: str | None = None  # None: the shipped North Jutland cases
+    panel: str | None = None  # a panel of survey waves (one row per initiative and wave): rung M6
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     models: tuple[str, ...] = DEFAULT_MODELS
     reference: str = "M2"
@@ -91,8 +93,16 @@ class StudyConfig:
 
     def seed_for(self, model: str) -> int:
         """Seed of one model: the base seed plus its position in the study's list."""
-        order = list(self.models)
+        order = list(self.fitted_models)
         return self.seed + (order.index(model) if model in order else 0)
+
+    @property
+    def fitted_models(self) -> tuple[str, ...]:
+        """The rungs fitted: ``models`` and, when a panel is named, the panel rungs (M6) too."""
+        from clusterpreneur.study.ladder import PANEL_MODELS
+
+        extra = tuple(m for m in PANEL_MODELS if self.panel and m not in self.models)
+        return (*self.models, *extra)
 
     @property
     def reference_model(self) -> str | None:
@@ -110,6 +120,19 @@ class StudyConfig:
             self.settings_for(name).check(f"[models.{name}]")
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"[models] fit lists a model twice: {list(self.models)}")
+        from clusterpreneur.study.ladder import PANEL_MODELS
+
+        needs_panel = [m for m in self.models if m in PANEL_MODELS]
+        if self.reference in PANEL_MODELS:
+            raise ConfigError(
+                f"[models] reference = {self.reference!r}: the reference model (hypothesis table, forest "
+                "plot, cases) is a model of the cross-section survey, one of M1-M5"
+            )
+        if needs_panel and not self.panel:
+            raise ConfigError(
+                f"[models] fit lists {needs_panel}, fitted on a panel of survey waves: name one with "
+                '[data] panel = "..." (the shipped one: "../data/panel.csv")'
+            )
         if self.ppc_draws < 1:
             raise ConfigError("[diagnostics] ppc_draws must be positive")
 
@@ -174,6 +197,7 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             survey=_path(data.get("survey"), base),
             mapping=_path(data.get("mapping"), base),
             cases=_path(data.get("cases"), base),
+            panel=_path(data.get("panel"), base),
             sampler=SamplerSettings(**raw.get("sampler", {})),
             models=tuple(str(m) for m in fit),
             reference=str(reference),

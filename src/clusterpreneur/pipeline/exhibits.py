@@ -94,7 +94,7 @@ class Sources:
 
     @property
     def models(self) -> list[str]:
-        return list(self.config.models)
+        return list(self.config.fitted_models)
 
     @property
     def reference(self) -> str | None:

@@ -5,6 +5,7 @@
     data -> descriptives
          -> baselines
          -> model:<M> -> estimates:<M>, diagnostics:<M>      (every model of [models] fit)
+    panel -> model:M6 -> estimates:M6, diagnostics:M6       (when [data] panel names a panel)
     model:*                          -> comparison
     baselines, estimates:<ref>       -> forest               (reference model, take-off)
     estimates:*, diagnostics:*, data -> hypotheses
@@ -27,7 +28,7 @@ from clusterpreneur.pipeline.step import RunContext, Step
 from clusterpreneur.pipeline.steps.baselines import BaselinesStep
 from clusterpreneur.pipeline.steps.cases import CasesStep
 from clusterpreneur.pipeline.steps.comparison import ComparisonStep
-from clusterpreneur.pipeline.steps.data import DataStep
+from clusterpreneur.pipeline.steps.data import DataStep, PanelStep, data_step
 from clusterpreneur.pipeline.steps.descriptives import DescriptivesStep
 from clusterpreneur.pipeline.steps.diagnostics import DiagnosticsStep
 from clusterpreneur.pipeline.steps.estimates import EstimatesStep
@@ -58,7 +59,7 @@ def plan(
     versions: dict[str, str] | None = None,
 ) -> list[Step]:
     """The study's steps for ``config``, dependencies first."""
-    from clusterpreneur.study.ladder import LADDER
+    from clusterpreneur.study.ladder import LADDER, PANEL_MODELS
 
     unknown = [m for m in config.models if m not in LADDER]
     if unknown:
@@ -67,13 +68,16 @@ def plan(
         DataStep("data", inputs=dict(ctx.hashes)),
         DescriptivesStep("descriptives", deps=("data",)),
     ]
+    if config.panel:
+        steps.append(PanelStep("panel", inputs={"panel": ctx.hashes.get("panel", "")}))
     if config.baselines:
         steps.append(BaselinesStep("baselines", deps=("data",), seed=config.seed))
-    for m in config.models:
+    models = config.fitted_models
+    for m in models:
         steps.append(
             ModelStep(
                 f"model:{m}",
-                deps=("data",),
+                deps=(data_step(m),),
                 sampling=True,
                 spec=LADDER[m],
                 settings=config.settings_for(m),
@@ -81,22 +85,27 @@ def plan(
                 ppc_draws=config.ppc_draws,
             )
         )
-    for m in config.models:
-        steps.append(EstimatesStep(f"estimates:{m}", deps=("data", f"model:{m}"), model=m, prob=RULE.prob))
+    for m in models:
+        steps.append(
+            EstimatesStep(f"estimates:{m}", deps=(data_step(m), f"model:{m}"), model=m, prob=RULE.prob)
+        )
         steps.append(
             DiagnosticsStep(
                 f"diagnostics:{m}", deps=(f"model:{m}",), model=m, prob=RULE.prob, seed=config.seed_for(m)
             )
         )
-    takeoff = [m for m in config.models if LADDER[m].family != "ordinal"]
+    # the LOO comparison: take-off models of the one cross-section (a panel's rows are other data)
+    takeoff = [m for m in config.models if LADDER[m].family != "ordinal" and m not in PANEL_MODELS]
     if takeoff:
         steps.append(ComparisonStep("comparison", deps=tuple(f"model:{m}" for m in takeoff)))
-    if config.models:
+    # verdicts on H1-H6 from the cross-section's rungs (the hazard's coefficients are in its estimates)
+    verdict_models = [m for m in config.models if m not in PANEL_MODELS]
+    if verdict_models:
         steps.append(
             HypothesesStep(
                 "hypotheses",
-                deps=("data", *(f"{k}:{m}" for m in config.models for k in ("estimates", "diagnostics"))),
-                models=tuple(config.models),
+                deps=("data", *(f"{k}:{m}" for m in verdict_models for k in ("estimates", "diagnostics"))),
+                models=tuple(verdict_models),
                 override_gate=config.override_gate,
                 rule=RULE,
             )

@@ -1,4 +1,4 @@
-"""The model ladder M1-M5 of STUDY.md section 4, as named :class:`ModelSpec` instances.
+"""The model ladder M1-M6 of STUDY.md section 4, as named :class:`ModelSpec` instances.
 
 Every rung uses the shared predictor statement :data:`clusterpreneur.study.predictors.STUDY_TERMS`
 (no second list); M5 adds board-composition coordinates on top of it.
@@ -13,12 +13,20 @@ Every rung uses the shared predictor statement :data:`clusterpreneur.study.predi
   correlation of initiative-level effects over dim ``outcome``), same predictors and groups.
 - **M5** M2 + the three ILR board coordinates, board diversity and their exploratory
   interactions with peripherality under a regularised horseshoe (breadth is already in).
+- **M6** the discrete-time hazard of take-off on a panel of survey waves (person-period rows:
+  one per initiative and wave at risk, outcome take-off in the interval ending at that wave):
+  one baseline log-odds per wave (``intercept`` over dim ``wave``), STUDY_TERMS at their values
+  in that wave (time-varying where they vary: involvement, breadth, social capital, firms,
+  anchor firm, age), varying intercepts by country and region. Logit link, as the statsmodels
+  ``hazard_logit`` baseline and the panel simulator (a cloglog link would suit grouped
+  continuous time; with about 30% take-off per interval the two differ little and the logit
+  keeps one link across the ladder).
 """
 
 from __future__ import annotations
 
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
-from clusterpreneur.study.codebook import RATINGS
+from clusterpreneur.study.codebook import RATINGS, WAVE
 from clusterpreneur.study.measures import ILR_NAMES
 from clusterpreneur.study.predictors import STUDY_TERM_NAMES
 
@@ -67,7 +75,19 @@ M5 = M2.with_overrides(
     description="M2 + ILR board coordinates, breadth and diversity; horseshoe on exploratory interactions",
 )
 
-LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5}
+M6 = ModelSpec(
+    name="M6",
+    outcome="takeoff",
+    family="bernoulli",
+    terms=STUDY_TERM_NAMES,
+    groups=(GroupLevel("country", "country_id"), GroupLevel("region", "region_id", parent="country")),
+    baseline=WAVE,
+    description="discrete-time hazard of take-off over survey waves: baseline per wave, STUDY_TERMS, groups",
+)
+
+LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5, "M6": M6}
+PANEL_MODELS: tuple[str, ...] = tuple(m for m, s in LADDER.items() if s.baseline is not None)
+"""Rungs fitted on a panel of survey waves (person-period rows), not on the cross-section."""
 
 SUMMARIES: dict[str, str] = {
     "M1": "intercepts varying by country and by region",
@@ -75,5 +95,6 @@ SUMMARIES: dict[str, str] = {
     "M3": "M2 with social capital a latent trait of its four items",
     "M4": "the three ratings as correlated ordinal outcomes",
     "M5": "M2 and board composition, shrinkage on its interactions",
+    "M6": "take-off hazard over survey waves (panel): a baseline per wave",
 }
 """What each rung adds, in a reader's words (the report's ladder table)."""

@@ -27,7 +27,7 @@ from clusterpreneur.diagnostics.gate import DEPTH_STATS, TREEDEPTH_FLAGS
 from clusterpreneur.pipeline.artefacts import read_frame, write_netcdf
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
-from clusterpreneur.pipeline.steps.data import SURVEY
+from clusterpreneur.pipeline.steps.data import SURVEY, data_step
 
 FIT = "fit.nc"
 PREDICTIVE = "predictive.nc"
@@ -155,7 +155,7 @@ class ModelStep(StepBase):
         import clusterpreneur.models as cm
         from clusterpreneur.models.persist import save_fit
 
-        df = read_frame(upstream["data"].file(SURVEY))
+        df = read_frame(upstream[data_step(self.spec.name)].file(SURVEY))
         suspend = getattr(ctx.progress, "suspended", None)
         s = self.settings
         with suspend() if suspend else contextlib.nullcontext():
