@@ -234,8 +234,10 @@ def build_model(
     """The PyMC model of ``spec`` on ``df`` (validated first; nothing is compiled here).
 
     ``observed`` replaces the outcome values (same rows as the data used, i.e. after rows
-    with a missing outcome are dropped; a dict by outcome name for several outcomes): this
-    is how simulation-based calibration re-fits on a prior-predictive draw.
+    with a missing outcome are dropped; a dict by outcome name for several outcomes, which may
+    also replace the latent variable's item answers, NaN where unanswered): this is how
+    simulation-based calibration re-fits on a prior-predictive draw. Categories stay those of
+    the data.
     """
     prep = prepared if prepared is not None else prepare(spec, df)
     spec = prep.spec
@@ -247,7 +249,7 @@ def build_model(
         if design_in_numpy(prep):
             X = pm.Data("design", design_array(prep), dims=("initiative", "term"))
         else:
-            X = _design_in_graph(spec, prep)
+            X = _design_in_graph(spec, prep, obs)
         beta = _coefficients(spec, multi)
         if multi:
             eta = pt.dot(X, beta.T)  # initiative x outcome
@@ -303,7 +305,7 @@ def design_array(prep: Prepared) -> np.ndarray:
     return X
 
 
-def _design_in_graph(spec: ModelSpec, prep: Prepared):
+def _design_in_graph(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarray] | None = None):
     """The design formed inside the graph from the components, with the latent variable (M3)
     and the imputed values in place (they change with every draw)."""
     z_data = np.nan_to_num(prep.z.to_numpy(), nan=0.0)
@@ -312,7 +314,7 @@ def _design_in_graph(spec: ModelSpec, prep: Prepared):
     for j, c in enumerate(prep.coords["component"]):
         col = comp_data[:, j]
         if spec.latent is not None and c == spec.latent.replaces:
-            col = _measurement_model(spec, prep)
+            col = _measurement_model(spec, prep, obs)
         elif c in prep.imputed:
             miss = np.flatnonzero(prep.z[c].isna().to_numpy())
             if c in prep.binary:
@@ -380,6 +382,8 @@ def _product(xs):
 
 def _observed_arrays(spec: ModelSpec, prep: Prepared, observed) -> dict[str, np.ndarray]:
     base = {y: _numeric(prep.data[y]).to_numpy() for y in spec.outcomes}
+    if spec.latent is not None and isinstance(observed, dict):  # items can be overridden too (SBC)
+        base.update({i: _numeric(prep.data[i]).to_numpy() for i in spec.latent.items if i in observed})
     if observed is None:
         return base
     if not isinstance(observed, dict):
@@ -418,13 +422,14 @@ def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray]
             )
 
 
-def _measurement_model(spec: ModelSpec, prep: Prepared):
-    """Graded-response model of the latent items; returns the latent vector (N(0, 1))."""
+def _measurement_model(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarray] | None = None):
+    """Graded-response model of the latent items; returns the latent vector (N(0, 1)). Item
+    answers come from ``obs`` when it holds them (an ``observed`` override), else from the data."""
     lat = spec.latent
     latent = pm.Normal(lat.name, 0.0, 1.0, dims="initiative")
     a = _dist("discrimination", spec.prior("discrimination"), dims="item")
     for k, item in enumerate(lat.items):
-        x = _numeric(prep.data[item]).to_numpy()
+        x = obs[item] if obs is not None and item in obs else _numeric(prep.data[item]).to_numpy()
         mask = ~np.isnan(x)
         cats = prep.categories[item]
         # difficulty parametrisation a * (latent - b): cutpoints a * b, so the discrimination
