@@ -32,6 +32,7 @@ a TOML file (or command-line option) only needs to state what it changes.
     [diagnostics]
     override_gate = false            # report estimates of fits that fail the gate (flagged)
     ppc_draws = 200
+    sbc = ""                         # folder of saved SBC results (nox -s sbc) for the appendix
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class StudyConfig:
     baselines: bool = True
     override_gate: bool = False
     ppc_draws: int = 200
+    sbc: str | None = None  # folder of saved SBC results (`nox -s sbc`); None: no SBC appendix
 
     def settings_for(self, model: str) -> SamplerSettings:
         """Sampler settings of one model: ``[sampler]`` with ``[models.<name>]`` on top."""
@@ -205,6 +207,7 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             baselines=bool(raw.get("baselines", {}).get("enabled", True)),
             override_gate=bool(diag.get("override_gate", False)),
             ppc_draws=int(diag.get("ppc_draws", 200)),
+            sbc=_path(diag.get("sbc"), base),
         )
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -611,3 +611,38 @@ def baselines(src: Sources):
     ]
     notes = ["Warnings of the fits: " + " | ".join(notes)] if notes else []
     return TableResult(t, typeset("baselines", std, cols, group="group", stub="label", notes=notes))
+
+
+# --------------------------------------------------------------------------- simulation-based calibration
+
+
+def sbc(src: Sources):
+    """One row per rung with saved SBC results: simulations, the verdict, what was flagged, when."""
+    if src.entry("sbc") is None:  # the study names no SBC results ([diagnostics] sbc)
+        return None
+    t = src.csv("sbc", "sbc.csv")
+    if t is None:
+        return NotRun("no saved simulation-based calibration results: run nox -s sbc")
+    t = t.copy()
+    t["verdict"] = ["calibrated" if p else "NOT calibrated" for p in t["passed"]]
+    t["flagged"] = t["flagged"].astype(object).where(t["flagged"].notna(), "")
+    t["when"] = t["finished_utc"].fillna("").str.replace("T", " ").str.replace("Z", " UTC")
+    t["fit"] = [f"{s}, {c} x {d}" for s, c, d in zip(t["sampler"], t["chains"], t["draws"], strict=True)]
+    cols = [
+        Column("model", "Model"),
+        Column("simulations", "Simulations", "int"),
+        Column("failed", "Failed fits", "int"),
+        Column("quantities", "Quantities tested", "int"),
+        Column("with_divergences", "Simulations with divergences", "int"),
+        Column("verdict", "Verdict"),
+        Column("flagged", "Non-uniform ranks"),
+        Column("fit", "Sampler, chains x draws"),
+        Column("when", "Finished"),
+    ]
+    return TableResult(t, typeset("sbc", t, cols, stub="model"))
+
+
+def sbc_figures(src: Sources):
+    rungs = src.summary("sbc").get("rungs", [])
+    figs = [src.figure("sbc", f"sbc_ecdf_{m}", f"sbc_ecdf_{m}", m) for m in rungs]
+    return [f for f in figs if f] or None

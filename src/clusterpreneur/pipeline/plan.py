@@ -10,6 +10,7 @@
     baselines, estimates:<ref>       -> forest               (reference model, take-off)
     estimates:*, diagnostics:*, data -> hypotheses
     data, model:<ref>                -> cases                (reference model, take-off)
+    saved SBC results (nox -s sbc)   -> sbc                  (when [diagnostics] sbc names them)
     everything                       -> report
 
 A model or check that is not configured simply has no step; the report says what is missing.
@@ -36,6 +37,8 @@ from clusterpreneur.pipeline.steps.forest import ForestStep
 from clusterpreneur.pipeline.steps.hypotheses import HypothesesStep
 from clusterpreneur.pipeline.steps.model import ModelStep
 from clusterpreneur.pipeline.steps.report import ReportStep
+from clusterpreneur.pipeline.steps.sbc import SBCStep
+from clusterpreneur.pipeline.steps.sbc import input_hashes as sbc_inputs
 
 logger = logging.getLogger("clusterpreneur.pipeline")
 
@@ -110,6 +113,8 @@ def plan(
                 rule=RULE,
             )
         )
+    if config.sbc:  # reads saved results: SBC itself never runs in the study
+        steps.append(SBCStep("sbc", folder=config.sbc, inputs=sbc_inputs(config.sbc)))
     ref = config.reference_model
     if ref is not None and LADDER[ref].family != "ordinal":
         if config.baselines:
