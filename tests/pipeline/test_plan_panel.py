@@ -1,4 +1,4 @@
-"""A study that names a panel gets the hazard rung M6, fitted on the panel's rows."""
+"""Plan of a study that names a panel (the hazard rung M6 on the panel's rows) or K-fold rungs."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def test_m6_without_a_panel_is_a_config_error(make_config, survey_csv):
         replace(make_config(survey_csv), models=("M1", "M6")).check()
     with pytest.raises(ConfigError, match="reference"):
         replace(make_config(survey_csv), panel="p.csv", reference="M6").check()
+
+
+def test_kfold_rungs_get_a_step_and_must_be_fitted(make_config, survey_csv):
+    config = replace(make_config(survey_csv, models=("M1", "M4")), kfold=("M4",))
+    step = _steps(config)["kfold:M4"]
+    assert step.deps == ("data",) and step.sampling and step.k == 5
+    with pytest.raises(ConfigError, match="kfold"):
+        replace(make_config(survey_csv), kfold=("M4",)).check()

@@ -33,6 +33,8 @@ a TOML file (or command-line option) only needs to state what it changes.
     override_gate = false            # report estimates of fits that fail the gate (flagged)
     ppc_draws = 200
     sbc = ""                         # folder of saved SBC results (nox -s sbc) for the appendix
+    kfold = []                       # rungs scored by K-fold by country too (e.g. ["M4"])
+    kfold_k = 5
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class StudyConfig:
     override_gate: bool = False
     ppc_draws: int = 200
     sbc: str | None = None  # folder of saved SBC results (`nox -s sbc`); None: no SBC appendix
+    kfold: tuple[str, ...] = ()  # rungs also scored by K-fold cross-validation by country
+    kfold_k: int = 5
 
     def settings_for(self, model: str) -> SamplerSettings:
         """Sampler settings of one model: ``[sampler]`` with ``[models.<name>]`` on top."""
@@ -135,6 +139,9 @@ class StudyConfig:
                 f"[models] fit lists {needs_panel}, fitted on a panel of survey waves: name one with "
                 '[data] panel = "..." (the shipped one: "../data/panel.csv")'
             )
+        stray = [m for m in self.kfold if m not in self.models or m in PANEL_MODELS]
+        if stray:
+            raise ConfigError(f"[diagnostics] kfold names {stray}: list rungs of [models] fit on the survey")
         if self.ppc_draws < 1:
             raise ConfigError("[diagnostics] ppc_draws must be positive")
 
@@ -208,6 +215,8 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             override_gate=bool(diag.get("override_gate", False)),
             ppc_draws=int(diag.get("ppc_draws", 200)),
             sbc=_path(diag.get("sbc"), base),
+            kfold=tuple(str(m) for m in diag.get("kfold", [])),
+            kfold_k=int(diag.get("kfold_k", 5)),
         )
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -646,3 +646,29 @@ def sbc_figures(src: Sources):
     rungs = src.summary("sbc").get("rungs", [])
     figs = [src.figure("sbc", f"sbc_ecdf_{m}", f"sbc_ecdf_{m}", m) for m in rungs]
     return [f for f in figs if f] or None
+
+
+def kfold(src: Sources):
+    """ELPD of K-fold cross-validation by country, beside PSIS-LOO of the same fit."""
+    rows = [src.json(f"kfold:{m}", "summary.json") for m in src.config.kfold]
+    rows = [r for r in rows if r]
+    if not rows:
+        return None
+    t = pd.DataFrame(rows)
+    loo = src.per_model("diagnostics", "loo.csv")
+    if loo is not None:
+        total = loo.groupby("model")["elpd_loo"].sum()
+        high = loo.groupby("model")["n_high_k"].sum()
+        t["elpd_loo"] = [total.get(m) for m in t["model"]]
+        t["n_high_k"] = [high.get(m) for m in t["model"]]
+    cols = [
+        Column("model", "Model"),
+        Column("method", "Folds"),
+        Column("countries", "Countries", "int"),
+        Column("initiatives", "Initiatives", "int"),
+        Column("elpd_kfold", "ELPD (K-fold)", "num1"),
+        Column("se", "SE", "num1"),
+    ]
+    if "elpd_loo" in t:
+        cols += [Column("elpd_loo", "ELPD-LOO", "num1"), Column("n_high_k", "High Pareto k", "int")]
+    return TableResult(t, typeset("kfold", t, cols, stub="model"))

@@ -7,6 +7,7 @@
          -> model:<M> -> estimates:<M>, diagnostics:<M>      (every model of [models] fit)
     panel -> model:M6 -> estimates:M6, diagnostics:M6       (when [data] panel names a panel)
     model:*                          -> comparison
+    data                             -> kfold:<M>            (rungs of [diagnostics] kfold)
     baselines, estimates:<ref>       -> forest               (reference model, take-off)
     estimates:*, diagnostics:*, data -> hypotheses
     data, model:<ref>                -> cases                (reference model, take-off)
@@ -35,6 +36,7 @@ from clusterpreneur.pipeline.steps.diagnostics import DiagnosticsStep
 from clusterpreneur.pipeline.steps.estimates import EstimatesStep
 from clusterpreneur.pipeline.steps.forest import ForestStep
 from clusterpreneur.pipeline.steps.hypotheses import HypothesesStep
+from clusterpreneur.pipeline.steps.kfold import KFoldStep
 from clusterpreneur.pipeline.steps.model import ModelStep
 from clusterpreneur.pipeline.steps.report import ReportStep
 from clusterpreneur.pipeline.steps.sbc import SBCStep
@@ -113,6 +115,12 @@ def plan(
                 rule=RULE,
             )
         )
+    for m in config.kfold:  # where PSIS-LOO is unreliable: refits without whole countries
+        settings, seed = config.settings_for(m), config.seed_for(m)
+        kf = KFoldStep(
+            f"kfold:{m}", ("data",), True, spec=LADDER[m], settings=settings, k=config.kfold_k, seed=seed
+        )
+        steps.append(kf)
     if config.sbc:  # reads saved results: SBC itself never runs in the study
         steps.append(SBCStep("sbc", folder=config.sbc, inputs=sbc_inputs(config.sbc)))
     ref = config.reference_model
