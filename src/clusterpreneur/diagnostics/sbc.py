@@ -239,6 +239,7 @@ def simulate_one(
         "ranks": ranks,
         "truth": {n: np.asarray(truth[n].isel(chain=0, draw=0).values).tolist() for n in names},
         "divergences": int(stats["diverging"].sum()) if "diverging" in stats else 0,
+        "engine": str(idata.attrs.get("engine", "")),  # what fit_model sampled with (a ladder rung)
         "max_rhat": max_rhat,
         "seconds": time.perf_counter() - start,
     }
@@ -434,9 +435,8 @@ def run_sbc(
         raise ClusterpreneurError(f"no SBC simulation finished; failures: {failures}")
     ranks = assemble_ranks(sims, seed=base_seed)
     table = uniformity_table(ranks, alpha=alpha)
-    sims_df = pd.DataFrame(
-        [{k: s[k] for k in ("index", "seed", "divergences", "max_rhat", "seconds")} for s in sims]
-    )
+    columns = ("index", "seed", "divergences", "max_rhat", "seconds", "engine")
+    sims_df = pd.DataFrame([{k: s.get(k) for k in columns} for s in sims])
     return SBCResult(
         ranks=ranks,
         table=table,
@@ -636,6 +636,7 @@ def save_results(result: SBCResult, out: Path, tag: str, summary: dict) -> dict:
         "flagged": result.flagged,
         "n_quantities": len(result.table),
         "sims_with_divergences": int((result.sims["divergences"] > 0).sum()),
+        "engines": sorted({str(e) for e in result.sims.get("engine", pd.Series(dtype=str)).dropna()} - {""}),
         "figures": [Path(p).name for p in paths],
         "tests": f"sbc_tests_{tag}.csv",
     }
