@@ -38,7 +38,7 @@ def test_every_reported_rung_fits_its_simulated_data(rung):
 
 def test_one_m6_simulation_through_fit_model():
     factory, data, to_data, names, fitter = ladder_problem("M6", 40)
-    settings = SBCSettings(draws=100, tune=100, chains=1, n_ranks=49, sampler="pymc", target_accept=None)
+    settings = SBCSettings(draws=50, tune=100, chains=2, n_ranks=49, sampler="pymc", target_accept=None)
     res = simulate_one(0, factory, data, base_seed=9, settings=settings, observed_to_data=to_data,
                        var_names=names, fitter=fitter)  # fmt: skip
     assert set(res["ranks"]) == {*names, "log_likelihood"}
