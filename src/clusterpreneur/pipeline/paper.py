@@ -198,8 +198,9 @@ EXHIBITS: dict[str, Exhibit] = {
         ),
         Exhibit(
             "sbc_figure", "figure", "Rank ECDF differences of simulation-based calibration",
-            "Per parameter element, the ECDF of the fractional ranks minus the uniform, with a 95% "
-            "simultaneous band; a curve leaving the band points to a miscalibrated posterior.",
+            "Per parameter element, the ECDF of the fractional ranks minus the uniform's, with the p-value "
+            "of the uniformity test before the Holm adjustment; a curve far from zero points to a "
+            "miscalibrated posterior.",
             ex.sbc_figures,
         ),
     )
