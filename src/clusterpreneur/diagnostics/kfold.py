@@ -133,6 +133,23 @@ def heldout_log_density(
     return pd.Series(out, name="elpd"), dropped
 
 
+def _folds(spec, df, labels, countries, k: int, seed: int, tries: int = 200) -> dict[str, int]:
+    """Countries to folds at random (seeded), redrawn until every fold's training rows use every
+    answer category of each ordinal outcome (else the fold's cutpoints are not identified)."""
+    cats = {y: set(_numeric(df[y]).dropna()) for y in spec.outcomes} if spec.family == "ordinal" else {}
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        order = rng.permutation(countries.size)
+        fold_of = {countries[j]: i % k for i, j in enumerate(order)}
+        fold = labels.map(fold_of).to_numpy()
+        if all(set(_numeric(df.loc[fold != f, y]).dropna()) == c for f in range(k) for y, c in cats.items()):
+            return fold_of
+    raise SpecError(
+        f"no split of the countries into {k} folds leaves every rating category in each fold's training "
+        "data (a category answered in one country only): use fewer folds or merge rare categories"
+    )
+
+
 def kfold_by_country(
     spec: ModelSpec,
     df: pd.DataFrame,
@@ -158,9 +175,8 @@ def kfold_by_country(
     k = countries.size if k is None else int(k)
     if not 2 <= k <= countries.size:
         raise SpecError(f"K-fold by country needs 2 <= k <= {countries.size} (the countries), not {k}")
-    order = np.random.default_rng(seed).permutation(countries.size)
-    fold_of = {countries[j]: i % k for i, j in enumerate(order)}
     labels = df[column].astype(str)
+    fold_of = _folds(spec, df, labels, countries, k, seed)
     parts, dropped = [], 0
     for f in range(k):
         held = labels.map(fold_of).to_numpy() == f
