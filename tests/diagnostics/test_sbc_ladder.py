@@ -46,3 +46,16 @@ def test_one_m6_simulation_through_fit_model():
     ranks = np.concatenate([np.ravel(r["rank"]) for r in res["ranks"].values()])
     assert ranks.min() >= 0 and ranks.max() <= 49
     json.dumps(res)  # cached as JSON
+
+
+@pytest.mark.parametrize("rung", ["M3", "M4"])
+def test_the_simulator_draws_ordered_cutpoints_as_the_model_states(rung):
+    """Forward sampling ignores the ordered transform; the SBC draw is made by rejection."""
+    from clusterpreneur.diagnostics.sbc import _prior_draw
+
+    factory, data, *_ = ladder_problem(rung, 60)
+    draw = _prior_draw(pm, factory(data), np.random.default_rng(2))
+    ordered = [v for v in draw["prior"].data_vars if v.startswith(("difficulty_", "cutpoints_"))]
+    assert ordered
+    for name in ordered:
+        assert (np.diff(draw["prior"][name].values[0, 0]) > 0).all(), name

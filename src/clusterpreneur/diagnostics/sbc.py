@@ -185,9 +185,7 @@ def simulate_one(
     seed = int(base_seed) + int(index)
     rng = np.random.default_rng(seed)
     sim_model = (simulator_factory or model_factory)(data)
-    prior = pm.sample_prior_predictive(
-        draws=1, model=sim_model, random_seed=rng, compile_kwargs={"mode": "FAST_COMPILE"}
-    )
+    prior = _prior_draw(pm, sim_model, rng)
     obs_names = [rv.name for rv in sim_model.observed_RVs]
     y_sim = {n: prior["prior_predictive"][n].values[0, 0] for n in obs_names}
     sim_data = (observed_to_data or replace_observed)(data, y_sim)
@@ -243,6 +241,37 @@ def simulate_one(
         "max_rhat": max_rhat,
         "seconds": time.perf_counter() - start,
     }
+
+
+ORDERED_TRIES = 2000
+"""Prior draws tried per simulation to find one whose ordered parameters are in order."""
+
+
+def _prior_draw(pm, model, rng: np.random.Generator) -> xr.DataTree:
+    """One draw from the model's prior and prior predictive, as a DataTree with one chain and draw.
+
+    Forward sampling ignores an ``ordered`` transform (cutpoints, item difficulties): it draws the
+    untransformed Normal, whose draws need not be in order, while the model's prior is that Normal
+    restricted to ordered values. The draw is therefore made by rejection: the first of up to
+    :data:`ORDERED_TRIES` draws whose ordered parameters are all increasing (exact)."""
+    ordered = [
+        rv.name
+        for rv, tr in model.rvs_to_transforms.items()
+        if tr is not None and type(tr).__name__.lower().startswith("ordered")
+    ]
+    n = ORDERED_TRIES if ordered else 1
+    prior = pm.sample_prior_predictive(
+        draws=n, model=model, random_seed=rng, compile_kwargs={"mode": "FAST_COMPILE"}
+    )
+    keep = np.ones(n, dtype=bool)
+    for name in ordered:
+        v = np.asarray(prior["prior"][name].values[0])  # draw x ...
+        keep &= (np.diff(v, axis=-1) > 0).reshape(n, -1).all(axis=1)
+    if not keep.any():
+        raise ClusterpreneurError(f"no prior draw of {ordered} in order among {n}: check their priors")
+    k = int(np.argmax(keep))
+    groups = {g: prior[g].to_dataset().isel(draw=[k]) for g in ("prior", "prior_predictive")}
+    return xr.DataTree.from_dict(groups)
 
 
 def sample_nuts(model_factory: ModelFactory, data: Any, seed: int, settings: SBCSettings):
