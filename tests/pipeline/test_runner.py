@@ -28,7 +28,7 @@ def test_report_has_every_table_and_figure_and_opens_offline(tiny_run):
     html = result.report.read_text()
     assert html.rstrip().endswith("</html>")
     for name, exhibit in EXHIBITS.items():
-        if name not in ("counts", "counts_figure", "rating_coefficients", "missingness"):  # not in this run
+        if name not in ("counts", "counts_figure", "rating_coefficients", "missingness", "kfold"):  # not run
             assert exhibit.title in html, name
     assert "Not in this run" not in html
     assert html.count('<img src="data:image/') == len(FIGURES)
