@@ -174,9 +174,10 @@ def diagnostics(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def sbc(session: nox.Session) -> None:
-    """Simulation-based calibration of M1 on Dask -> results/sbc (resumable cache).
+    """Simulation-based calibration of every reported rung (M1-M6), each fitted with fit_model as the
+    study fits it, on Dask -> results/sbc/<rung>/ (resumable cache; the report's appendix shows it).
 
-    `nox -s sbc -- 200` (LocalCluster), `nox -s sbc -- 200 --scheduler tcp://host:8786`,
-    `--model M2`, `--workers 4`."""
+    `nox -s sbc` (200 simulations of every rung), `nox -s sbc -- 50 --model M1,M6 --workers 1`,
+    `nox -s sbc -- 200 --scheduler tcp://host:8786`."""
     install(session, "sbc")
     session.run("python", "-m", "clusterpreneur.diagnostics.sbc", *session.posargs)

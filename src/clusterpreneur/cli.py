@@ -185,10 +185,8 @@ def _spec_and_data(args):
             raise UsageError(
                 "--family, --group-name, --id-column, --obs-dim and --no-standardize go with --formula"
             )
-        spec = _model(args.model or "M2")
         df = _read(args.file, args.mapping, args.encoding, args.mapping_encoding)
-        _refuse_panel(df, args.file)
-        return spec, df
+        return _model(_route(df, args.file, args.model)), df
     if args.model:
         raise UsageError("--model names a ladder model; with --formula or --spec leave it out")
     if args.formula:
@@ -255,17 +253,29 @@ def cmd_fit(args) -> int:
     return EXIT_CHECK
 
 
-def _refuse_panel(df, path) -> None:
-    """The ladder M1-M5 is cross-sectional: an initiative's waves are not independent initiatives."""
+def _route(df, path, model: str | None) -> str:
+    """The rung to fit: ``model``, or by default M6 (the discrete-time hazard) for a panel and M2
+    for a cross-section; a cross-sectional rung on a panel (or M6 on a cross-section) is refused:
+    an initiative's waves are not independent initiatives."""
+    from clusterpreneur.study.ladder import PANEL_MODELS
     from clusterpreneur.study.schema import is_panel
 
-    if is_panel(df):
+    panel = is_panel(df)
+    if model is None:
+        return PANEL_MODELS[0] if panel else "M2"
+    if panel and model not in PANEL_MODELS:
         raise UsageError(
-            f"{path} is a panel (one row per initiative and wave); the models M1-M5 take one row per "
-            "initiative. Fit one wave (the rows of that wave in a file of their own), or fit the "
-            "discrete-time hazard baseline: python -m clusterpreneur.study.baselines --data "
-            f"{path}"
+            f"{path or 'the data'} is a panel (one row per initiative and wave); {model} takes one row per "
+            f"initiative. Fit the discrete-time hazard of take-off, --model {PANEL_MODELS[0]} (the default "
+            "for a panel), or one wave (the rows of that wave in a file of their own)."
         )
+    if not panel and model in PANEL_MODELS:
+        raise UsageError(
+            f"{model} is the discrete-time hazard over survey waves: it needs a panel (a 'wave' column, one "
+            f"row per initiative and wave), and {path or 'the shipped survey'} is a cross-section. "
+            "Fit M1-M5, or give a panel such as data/panel.csv."
+        )
+    return model
 
 
 def _estimates(idata, gate, spec) -> str:
@@ -570,13 +580,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "fit",
-        "fit a model (one of the ladder M1-M5, a formula, or a spec file), save it as NetCDF, print its "
-        "main estimates and the convergence gate's verdict (exit 1 if the gate fails; the fit is saved "
-        "either way)",
+        "fit a model (one of the ladder M1-M5, M6 on a panel, a formula, or a spec file), save it as NetCDF, "
+        "print its main estimates and the convergence gate's verdict (exit 1 if the gate fails; the fit is "
+        "saved either way)",
         """
         clusterpreneur fit data/survey.csv --model M2 --out results/fits/M2.nc
         clusterpreneur fit my_survey.dta --mapping map.toml --model M1 --sampler pymc --draws 2000
         clusterpreneur fit data/survey.csv --model M3 --tune 2000 --target-accept 0.95
+        clusterpreneur fit data/panel.csv --out results/fits/M6.nc   # a panel: the hazard M6
         clusterpreneur fit herds.csv --formula "p(incidence, size) ~ C(period) + (1 | herd)" --family binomial
         clusterpreneur fit ratings.csv --formula "rating ~ temp + contact + (1 | judge)" --family ordinal
         clusterpreneur fit herds.csv --spec herd_model.json
@@ -588,7 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="data file (.csv, .xlsx, .dta, .sav, .parquet; ladder models: the shipped survey)",
     )
     p.add_argument("--mapping", help="TOML column mapping for the survey file")
-    p.add_argument("--model", help="model of the ladder (default: M2 unless --formula or --spec)")
+    p.add_argument(
+        "--model",
+        help="model of the ladder (default: M2; M6 for a panel of survey waves; not with --formula)",
+    )
     p.add_argument("--formula", help="model formula, e.g. 'y ~ x + C(k) + (1 + x | g)' (see the README)")
     p.add_argument("--family", help="with --formula: bernoulli, binomial, ordinal ... (default: bernoulli, "
                    "binomial with p(y, n))")  # fmt: skip

@@ -128,3 +128,28 @@ def test_cache_with_other_settings_is_refused(correct_run):
         run_sbc(
             toy.normal_mean, DATA, n_simulations=1, cache_dir=cache, base_seed=SEED + 1, settings=SETTINGS
         )
+
+
+def test_a_mock_sampler_shows_the_plumbing_passes_and_flags(cluster, tmp_path):
+    """The fitter is pluggable (the ladder's is ``fit_model``): exact conjugate draws pass, the
+    same draws shifted by 1 (posterior SD 0.58) are flagged; no NUTS involved."""
+    from dask.distributed import Client
+
+    with Client(cluster) as client:
+        runs = {
+            shift: run_sbc(
+                toy.normal_mean,
+                DATA,
+                n_simulations=30,
+                cache_dir=tmp_path / str(shift),
+                base_seed=SEED,
+                settings=SETTINGS,
+                fitter=functools.partial(toy.exact_normal_mean, shift=shift),
+                client=client,
+            )
+            for shift in (0.0, 1.0)
+        }
+    assert runs[0.0].passed and runs[0.0].n_new == 30, runs[0.0].message()
+    assert not runs[1.0].passed and "mu" in runs[1.0].flagged
+    config = json.loads((tmp_path / "0.0" / "sbc_config.json").read_text())
+    assert "exact_normal_mean" in config["fitter"]

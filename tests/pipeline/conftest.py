@@ -85,10 +85,37 @@ def survey_csv(tmp_path_factory, small_survey) -> Path:
     return path
 
 
+def saved_sbc(folder: Path, model: str = "M1", n: int = 30) -> Path:
+    """Saved SBC results of ``model`` as ``nox -s sbc`` writes them, from uniform ranks (no fits)."""
+    import numpy as np
+    import pandas as pd
+
+    from clusterpreneur.diagnostics.sbc import SBCResult, assemble_ranks, save_results, uniformity_table
+
+    rng = np.random.default_rng(5)
+    sims = [
+        {"index": i, "n_ranks": 49, "ranks": {
+            "intercept": {"dims": [], "coords": {}, "rank": int(rng.integers(0, 50))},
+            "sigma_country": {"dims": [], "coords": {}, "rank": int(rng.integers(0, 50))}}}
+        for i in range(n)
+    ]  # fmt: skip
+    ranks = assemble_ranks(sims)
+    sims_df = pd.DataFrame(
+        {"index": range(n), "seed": range(n), "divergences": 0, "max_rhat": 1.0, "seconds": 1.0}
+    )
+    table = uniformity_table(ranks)
+    result = SBCResult(ranks, table, sims_df, bool(not table["flagged"].any()), 0.05, n, 0, 0, 1.0)
+    settings = {"sampler": "nutpie", "draws": 500, "chains": 2}
+    save_results(result, folder / model, "test", {"model": model, "settings": settings, "command": "test"})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, survey_csv):
-    """One run of the tiny study (fresh cache): (config, result, cache dir)."""
+    """One run of the tiny study (fresh cache) with saved SBC results of M1: (config, result, cache dir)."""
+    from dataclasses import replace
+
     root = tmp_path_factory.mktemp("tiny")
-    config = tiny_config(survey_csv)
+    config = replace(tiny_config(survey_csv), sbc=str(saved_sbc(root / "sbc")))
     result = run_study(config, root / "out", cache_dir=root / "cache", progress=False)
     return config, result, root / "cache"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -16,9 +17,9 @@ from clusterpreneur.study.cases import SCENARIOS
 # the tiny run (M1 only, binary outcome): every exhibit but those of the rating model
 TABLES = (
     "descriptives", "ladder", "hypotheses", "verdicts", "comparison", "cases", "gate",
-    "calibration_scores", "loo", "sensitivity", "coefficients", "baselines",
+    "calibration_scores", "loo", "sensitivity", "coefficients", "baselines", "sbc",
 )  # fmt: skip
-FIGURES = ("hypotheses", "forest", "cases", "convergence_M1", "calibration_M1_takeoff")
+FIGURES = ("hypotheses", "forest", "cases", "convergence_M1", "calibration_M1_takeoff", "sbc_ecdf_M1")
 
 
 def test_report_has_every_table_and_figure_and_opens_offline(tiny_run):
@@ -27,7 +28,7 @@ def test_report_has_every_table_and_figure_and_opens_offline(tiny_run):
     html = result.report.read_text()
     assert html.rstrip().endswith("</html>")
     for name, exhibit in EXHIBITS.items():
-        if name not in ("counts", "counts_figure", "rating_coefficients", "missingness"):  # not in this run
+        if name not in ("counts", "counts_figure", "rating_coefficients", "missingness", "kfold"):  # not run
             assert exhibit.title in html, name
     assert "Not in this run" not in html
     assert html.count('<img src="data:image/') == len(FIGURES)
@@ -101,7 +102,7 @@ def test_changed_data_reruns_everything_downstream(tiny_run, tmp_path, small_sur
     df.loc[0, "takeoff"] = 1 - df.loc[0, "takeoff"]
     path = tmp_path / "survey.csv"
     df.to_csv(path, index=False)
-    cfg = config.with_changes(survey=str(path), models=(), baselines=False)
+    cfg = replace(config.with_changes(survey=str(path), models=(), baselines=False), sbc=None)
     result = run_study(cfg, tmp_path / "out", cache_dir=cache, progress=False)
     assert [(r.name, r.cached) for r in result.records] == [
         ("data", False), ("descriptives", False), ("report", False),

@@ -6,10 +6,12 @@ One simulation ``i`` (seed ``base_seed + i``):
    set of parameters and one data set from its prior predictive distribution;
 2. put the simulated outcome(s) into a copy of the data and rebuild the *fitted* model from it
    (inside the worker: only the factory function and the data travel, never a compiled model);
-3. fit it with NUTS, thin the posterior to ``n_ranks`` draws (evenly spaced over the chains'
-   draws) and take the rank of each true scalar parameter among them, and the rank of the
-   true log-likelihood ``log p(y_sim | theta_true)`` (summed over observations) among
-   ``log p(y_sim | theta_s)``. Ties are broken at random.
+3. fit it with the ``fitter`` (default :func:`sample_nuts`: NUTS on the factory's model; for a
+   rung of the ladder :func:`fit_ladder`, which is :func:`clusterpreneur.models.fit_model` with the
+   spec, sampler and parametrisation of the reported fits), thin the posterior to ``n_ranks``
+   draws (evenly spaced over the chains' draws) and take the rank of each true scalar parameter
+   among them, and the rank of the true log-likelihood ``log p(y_sim | theta_true)`` (summed
+   over observations) among ``log p(y_sim | theta_s)``. Ties are broken at random.
 
 Every finished simulation is cached as ``sim_00017.json`` in the cache folder (written
 atomically), so an interrupted run resumes: a rerun fits only the missing indices.
@@ -34,6 +36,7 @@ import hashlib
 import json
 import os
 import pickle
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,6 +52,9 @@ from clusterpreneur.io import write_atomic
 
 ModelFactory = Callable[[Any], Any]  # data -> pm.Model
 ObservedToData = Callable[[Any, dict[str, np.ndarray]], Any]
+Fitter = Callable[..., tuple[xr.DataTree, Any]]
+"""``fitter(model_factory, data, seed, settings) -> (DataTree with posterior and sample_stats,
+the pm.Model whose log-likelihood is ranked)``."""
 
 
 class SBCCacheMismatch(ClusterpreneurError):
@@ -63,7 +69,7 @@ class SBCSettings:
     tune: int = 500
     chains: int = 2
     n_ranks: int = 99  # L: thinned posterior draws; ranks take values 0..L
-    target_accept: float = 0.9
+    target_accept: float | None = 0.9  # None: the fitter's own default (a ladder rung: fit_model's)
     sampler: str = "pymc"
     backend: str | None = None  # PyTensor backend of the sampler ("numba" default, "c", ...)
 
@@ -183,6 +189,7 @@ def simulate_one(
     simulator_factory: ModelFactory | None = None,
     observed_to_data: ObservedToData | None = None,
     var_names: Sequence[str] | None = None,
+    fitter: Fitter | None = None,
 ) -> dict:
     """Run simulation ``index`` (seed ``base_seed + index``) and return its ranks as a JSON-able dict."""
     import arviz as az
@@ -193,32 +200,17 @@ def simulate_one(
     seed = int(base_seed) + int(index)
     rng = np.random.default_rng(seed)
     sim_model = (simulator_factory or model_factory)(data)
-    prior = pm.sample_prior_predictive(
-        draws=1, model=sim_model, random_seed=rng, compile_kwargs={"mode": "FAST_COMPILE"}
-    )
+    prior = _prior_draw(pm, sim_model, rng)
     obs_names = [rv.name for rv in sim_model.observed_RVs]
     y_sim = {n: prior["prior_predictive"][n].values[0, 0] for n in obs_names}
     sim_data = (observed_to_data or replace_observed)(data, y_sim)
 
-    model = model_factory(sim_data)
+    idata, model = (fitter or sample_nuts)(model_factory, sim_data, int(rng.integers(2**31)), settings)
     names = list(var_names) if var_names is not None else [rv.name for rv in model.free_RVs]
     truth = prior["prior"].to_dataset()
     missing = [n for n in names if n not in truth]
     if missing:
         raise KeyError(f"simulator does not draw {missing}; it must define the model's parameters")
-    idata = pm.sample(
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        cores=1,
-        target_accept=settings.target_accept,
-        nuts_sampler=settings.sampler,
-        random_seed=int(rng.integers(2**31)),
-        progressbar=False,
-        backend=settings.backend,
-        compute_convergence_checks=False,
-        model=model,
-    )
     post = idata["posterior"].to_dataset()
     n_total = post.sizes["chain"] * post.sizes["draw"]
     if n_total < settings.n_ranks:
@@ -249,7 +241,7 @@ def simulate_one(
     ll_rank = int(_rank(ll[:, None], np.array([ll_true]), rng)[0])
     ranks["log_likelihood"] = {"dims": [], "coords": {}, "rank": ll_rank}
 
-    stats = idata["sample_stats"].to_dataset()
+    stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
     rhat = az.rhat(post[names])
     max_rhat = float(np.nanmax([float(rhat[n].max()) for n in names]))
     return {
@@ -259,9 +251,63 @@ def simulate_one(
         "ranks": ranks,
         "truth": {n: np.asarray(truth[n].isel(chain=0, draw=0).values).tolist() for n in names},
         "divergences": int(stats["diverging"].sum()) if "diverging" in stats else 0,
+        "parametrization": str(idata.attrs.get("parametrization", "")),  # how fit_model sampled it
         "max_rhat": max_rhat,
         "seconds": time.perf_counter() - start,
     }
+
+
+ORDERED_TRIES = 2000
+"""Prior draws tried per simulation to find one whose ordered parameters are in order."""
+
+
+def _prior_draw(pm, model, rng: np.random.Generator) -> xr.DataTree:
+    """One draw from the model's prior and prior predictive, as a DataTree with one chain and draw.
+
+    Forward sampling ignores an ``ordered`` transform (cutpoints, item difficulties): it draws the
+    untransformed Normal, whose draws need not be in order, while the model's prior is that Normal
+    restricted to ordered values. The draw is therefore made by rejection: the first of up to
+    :data:`ORDERED_TRIES` draws whose ordered parameters are all increasing (exact)."""
+    ordered = [
+        rv.name
+        for rv, tr in model.rvs_to_transforms.items()
+        if tr is not None and type(tr).__name__.lower().startswith("ordered")
+    ]
+    n = ORDERED_TRIES if ordered else 1
+    prior = pm.sample_prior_predictive(
+        draws=n, model=model, random_seed=rng, compile_kwargs={"mode": "FAST_COMPILE"}
+    )
+    keep = np.ones(n, dtype=bool)
+    for name in ordered:
+        v = np.asarray(prior["prior"][name].values[0])  # draw x ...
+        keep &= (np.diff(v, axis=-1) > 0).reshape(n, -1).all(axis=1)
+    if not keep.any():
+        raise ClusterpreneurError(f"no prior draw of {ordered} in order among {n}: check their priors")
+    k = int(np.argmax(keep))
+    groups = {g: prior[g].to_dataset().isel(draw=[k]) for g in ("prior", "prior_predictive")}
+    return xr.DataTree.from_dict(groups)
+
+
+def sample_nuts(model_factory: ModelFactory, data: Any, seed: int, settings: SBCSettings):
+    """The default fitter: NUTS (``settings.sampler``) on ``model_factory(data)``."""
+    import pymc as pm
+
+    model = model_factory(data)
+    kwargs = {} if settings.target_accept is None else {"target_accept": settings.target_accept}
+    idata = pm.sample(
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=1,
+        nuts_sampler=settings.sampler,
+        random_seed=int(seed),
+        progressbar=False,
+        backend=settings.backend,
+        compute_convergence_checks=False,
+        model=model,
+        **kwargs,
+    )
+    return idata, model
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,9 +344,12 @@ def _data_hash(data: Any) -> str:
     return h.hexdigest()
 
 
-def _fingerprint(model_factory, data, base_seed, settings, simulator_factory, observed_to_data, var_names):
+def _fingerprint(
+    model_factory, data, base_seed, settings, simulator_factory, observed_to_data, var_names, fitter=None
+):
     return {
         "model_factory": _describe(model_factory),
+        **({"fitter": _describe(fitter)} if fitter is not None else {}),
         "simulator_factory": _describe(simulator_factory),
         "observed_to_data": _describe(observed_to_data),
         "data_sha256": _data_hash(data),
@@ -341,6 +390,7 @@ def run_sbc(
     processes: bool = True,
     alpha: float = 0.05,
     client=None,
+    fitter: Fitter | None = None,
 ) -> SBCResult:
     """Run (or resume) SBC with simulations ``0 .. n_simulations-1`` and test rank uniformity.
 
@@ -351,13 +401,14 @@ def run_sbc(
     Work goes to ``client`` if given, else to ``Client(scheduler)`` if an address is given,
     else to a new ``LocalCluster(n_workers, threads_per_worker=1)``. With a remote scheduler the
     cache folder only needs to exist on this machine: results come back to the driver, which
-    writes them.
+    writes them. ``fitter`` fits each simulated data set (default :func:`sample_nuts`; a ladder
+    rung: :func:`fit_ladder`, the reported fits' own path).
     """
     settings = settings or SBCSettings()
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(
-        model_factory, data, base_seed, settings, simulator_factory, observed_to_data, var_names
+        model_factory, data, base_seed, settings, simulator_factory, observed_to_data, var_names, fitter
     )
     cfg = cache / "sbc_config.json"
     if cfg.exists():
@@ -395,6 +446,7 @@ def run_sbc(
                     simulator_factory=simulator_factory,
                     observed_to_data=observed_to_data,
                     var_names=var_names,
+                    fitter=fitter,
                     key=f"sbc-{fp['data_sha256'][:8]}-{base_seed}-{i}",
                     pure=False,
                     retries=0,
@@ -426,9 +478,8 @@ def run_sbc(
         raise ClusterpreneurError(f"no SBC simulation finished; failures: {failures}")
     ranks = assemble_ranks(sims, seed=base_seed)
     table = uniformity_table(ranks, alpha=alpha)
-    sims_df = pd.DataFrame(
-        [{k: s[k] for k in ("index", "seed", "divergences", "max_rhat", "seconds")} for s in sims]
-    )
+    columns = ("index", "seed", "divergences", "max_rhat", "seconds", "parametrization")
+    sims_df = pd.DataFrame([{k: s.get(k) for k in columns} for s in sims])
     return SBCResult(
         ranks=ranks,
         table=table,
@@ -507,48 +558,82 @@ def uniformity_table(ranks: xr.DataTree, alpha: float = 0.05) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# command line: `python -m clusterpreneur.diagnostics.sbc 200 --scheduler tcp://host:8786`
+# the ladder: `python -m clusterpreneur.diagnostics.sbc 200 --model M1,M6 --scheduler tcp://host:8786`
+
+REPORTED_RUNGS = ("M1", "M2", "M3", "M4", "M5", "M6")
+"""Every rung the study reports: ``nox -s sbc`` calibrates each of them by default."""
+LADDER_SBC_PARAMETERS = ("intercept", "beta", "sigma_country", "sigma_region")
+SUMMARY_PREFIX = "sbc_summary_"
 
 
 def ladder_model(spec, data: Mapping) -> Any:
-    """SBC model factory of a ladder model: ``data = {"df": frame, "observed": None | values}``."""
+    """SBC model factory of a ladder rung: ``data = {"df": frame, "observed": None | values}``."""
     from clusterpreneur.models import build_model
 
     return build_model(spec, data["df"], data.get("observed"))
 
 
-def ladder_observed(data: Mapping, values: dict[str, np.ndarray]) -> dict:
-    """SBC ``observed_to_data`` of a ladder model: simulated outcomes go to ``observed=``."""
-    observed = next(iter(values.values())) if len(values) == 1 else dict(values)
-    return {"df": data["df"], "observed": observed}
+def fit_ladder(spec, model_factory: ModelFactory, data: Mapping, seed: int, settings: SBCSettings):
+    """SBC fitter of a ladder rung: :func:`clusterpreneur.models.fit_model`, the function (graph,
+    parametrisation, sampler) that produces the reported fits, on the simulated data."""
+    from clusterpreneur.models import fit_model
+
+    fitted = fit_model(
+        spec, data["df"], observed=data.get("observed"), draws=settings.draws, tune=settings.tune,
+        chains=settings.chains, seed=int(seed), sampler=settings.sampler, cores=1, progressbar=False,
+        target_accept=settings.target_accept,
+    )  # fmt: skip
+    return fitted.idata, fitted.model
 
 
-LADDER_SBC_PARAMETERS = ("intercept", "beta", "sigma_country", "sigma_region")
+def ladder_observed(spec, data: Mapping, values: dict[str, np.ndarray]) -> dict:
+    """SBC ``observed_to_data`` of a ladder rung: simulated outcomes go to ``observed=`` (ordinal
+    codes 0..K-1 as the data's categories) and the latent variable's simulated items (M3) go to
+    ``observed=`` (the categories stay the data's: a simulated answer set may miss one)."""
+    from clusterpreneur.models.spec import ModelSpec, _numeric, ordinal_categories
+
+    df = data["df"]
+    outcomes = {}
+    for y in spec.outcomes:
+        v = np.asarray(values[y])
+        if spec.family == "ordinal":
+            v = np.asarray(ordinal_categories(spec, df[y]), dtype="float64")[v.astype(int)]
+        outcomes[y] = v
+    if spec.latent is not None:  # the items' answers, NaN where the data have none
+        for item in spec.latent.items:
+            x = _numeric(df[item]).to_numpy()
+            item_spec = ModelSpec("item", item, "ordinal")
+            cats = np.asarray(ordinal_categories(item_spec, df[item]), dtype="float64")
+            new = x.copy()
+            new[~np.isnan(x)] = cats[np.asarray(values[item]).astype(int)]
+            outcomes[item] = new
+    observed = outcomes[spec.outcomes[0]] if len(outcomes) == 1 else outcomes
+    return {"df": df, "observed": observed}
 
 
 def ladder_problem(model_name: str, n_initiatives: int | None = None):
-    """(factory, data, observed_to_data, var_names) to run SBC on a model of the ladder.
+    """(factory, data, observed_to_data, var_names, fitter) to run SBC on a rung of the ladder.
 
-    Wired for models whose observed variables are their outcomes only (M1, M2, M4, M5); M3's
-    latent-item likelihood would also need the simulated items put into the data frame.
+    The data are the shipped survey (the shipped panel for M6) or, with ``n_initiatives``, a
+    smaller simulated one. The parameters ranked are the intercept(s), the coefficients and every
+    group-level scale. For M6 the risk set (the panel's rows) is held fixed and take-off redrawn
+    in each row: the person-period likelihood is that of a Bernoulli model on those rows.
     """
     import functools
 
-    from clusterpreneur.study.ladder import LADDER
+    from clusterpreneur.study.ladder import LADDER, PANEL_MODELS
 
+    if model_name not in LADDER:
+        raise ClusterpreneurError(f"unknown rung {model_name!r}; the ladder has {', '.join(LADDER)}")
     spec = LADDER[model_name]
-    if spec.latent is not None:
-        raise NotImplementedError(
-            f"SBC for {model_name} (latent measurement model) is not wired yet: its simulated "
-            "items must replace the item columns of the data frame"
-        )
-    df = _survey_data(n_initiatives)
+    df = _panel_data(n_initiatives) if model_name in PANEL_MODELS else _survey_data(n_initiatives)
     factory = functools.partial(ladder_model, spec)
     model = factory({"df": df, "observed": None})
-    free = {rv.name for rv in model.free_RVs} | {v.name for v in model.deterministics}
-    names = [n for n in LADDER_SBC_PARAMETERS if n in free]
-    names += sorted(n for n in free if n.startswith("sigma_") and n not in names)
-    return factory, {"df": df, "observed": None}, ladder_observed, names
+    known = set(model.named_vars)  # M5's beta is a deterministic of its shrunk parts: ranked too
+    names = [n for n in LADDER_SBC_PARAMETERS if n in known]
+    names += sorted(n for n in known if n.startswith("sigma_") and n not in names)
+    to_data = functools.partial(ladder_observed, spec)
+    return factory, {"df": df, "observed": None}, to_data, names, functools.partial(fit_ladder, spec)
 
 
 def _survey_data(n_initiatives: int | None) -> pd.DataFrame:
@@ -561,16 +646,65 @@ def _survey_data(n_initiatives: int | None) -> pd.DataFrame:
     return simulate_survey(n_initiatives=n_initiatives, n_countries=max(2, n_initiatives // 10), seed=7).data
 
 
+def _panel_data(n_initiatives: int | None) -> pd.DataFrame:
+    from clusterpreneur.study.panel import simulate_panel
+
+    if n_initiatives is None:
+        from clusterpreneur.study.datasets import PANEL_SEED, PANEL_SIZE
+
+        return simulate_panel(seed=PANEL_SEED, **PANEL_SIZE).data
+    return simulate_panel(n_initiatives, max(2, n_initiatives // 10), seed=7).data
+
+
+def save_results(result: SBCResult, out: Path, tag: str, summary: dict) -> dict:
+    """Write the ECDF-difference figure, the per-quantity tests, the per-simulation table and the
+    summary (with when it was finished) of one rung's SBC run into ``out``; returns the summary."""
+    from clusterpreneur.diagnostics.plots import plot_sbc_ecdf
+
+    paths = plot_sbc_ecdf(result, out / f"sbc_ecdf_{tag}")
+    write_atomic(out / f"sbc_tests_{tag}.csv", result.table.to_csv(index=False))
+    write_atomic(out / f"sbc_simulations_{tag}.csv", result.sims.to_csv(index=False))
+    n_done = int(result.table["n"].max()) if len(result.table) else 0
+    summary = {
+        **summary,
+        "tag": tag,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "n_completed": n_done,
+        "wall_seconds": result.seconds,
+        "n_new": result.n_new,
+        "n_cached": result.n_cached,
+        "n_failed": result.n_failed,
+        "alpha": result.alpha,
+        "passed": result.passed,
+        "flagged": result.flagged,
+        "n_quantities": len(result.table),
+        "sims_with_divergences": int((result.sims["divergences"] > 0).sum()),
+        "parametrizations": sorted(
+            {str(e) for e in result.sims.get("parametrization", pd.Series(dtype=str)).dropna()} - {""}
+        ),
+        "figures": [Path(p).name for p in paths],
+        "tests": f"sbc_tests_{tag}.csv",
+    }
+    write_atomic(out / f"{SUMMARY_PREFIX}{tag}.json", json.dumps(summary, indent=2))
+    return summary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m clusterpreneur.diagnostics.sbc",
-        description="Simulation-based calibration of a ladder model on Dask (resumable).",
+        description="Simulation-based calibration of the ladder's rungs on Dask (resumable), each fitted "
+        "with fit_model exactly as the study fits it.",
     )
     parser.add_argument("n_simulations", nargs="?", type=int, default=200)
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="LocalCluster workers")
-    parser.add_argument("--model", default="M1", help="ladder model (M1, M2, ...) or 'toy'")
+    parser.add_argument(
+        "--model",
+        default=",".join(REPORTED_RUNGS),
+        help="rungs, comma-separated (default: every reported rung, %(default)s), or 'toy'",
+    )
     parser.add_argument("--seed", type=int, default=20260)
+    parser.add_argument("--sampler", default="nutpie", help="the study's sampler (default: %(default)s)")
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
@@ -578,52 +712,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="results/sbc", help="output folder (cache in <out>/<model>/cache)")
     args = parser.parse_args(argv)
 
-    settings = SBCSettings(draws=args.draws, tune=args.tune, chains=args.chains)
-    if args.model == "toy":
-        from clusterpreneur.diagnostics import toy
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    status = 0
+    for model in models:
+        if model == "toy":
+            from clusterpreneur.diagnostics import toy
 
-        factory, names, to_data = toy.normal_mean, None, None
-        data = pd.DataFrame({"y": np.zeros(args.n_initiatives or 10)})
-    else:
-        factory, data, to_data, names = ladder_problem(args.model, args.n_initiatives)
-    out = Path(args.out) / args.model
-    tag = f"n{args.n_initiatives or 'default'}_s{args.seed}_d{args.draws}_t{args.tune}_c{args.chains}"
-    result = run_sbc(
-        factory,
-        data,
-        n_simulations=args.n_simulations,
-        cache_dir=out / "cache" / tag,
-        base_seed=args.seed,
-        settings=settings,
-        var_names=names,
-        observed_to_data=to_data,
-        scheduler=args.scheduler,
-        n_workers=args.workers,
-    )
-    from clusterpreneur.diagnostics.plots import plot_sbc_ecdf
-
-    paths = plot_sbc_ecdf(result, out / f"sbc_ecdf_{tag}")
-    write_atomic(out / f"sbc_tests_{tag}.csv", result.table.to_csv(index=False))
-    write_atomic(out / f"sbc_simulations_{tag}.csv", result.sims.to_csv(index=False))
-    summary = {
-        "model": args.model,
-        "n_simulations": args.n_simulations,
-        "workers": None if args.scheduler else args.workers,
-        "scheduler": args.scheduler,
-        "wall_seconds": result.seconds,
-        "n_new": result.n_new,
-        "n_cached": result.n_cached,
-        "n_failed": result.n_failed,
-        "passed": result.passed,
-        "flagged": result.flagged,
-        "sims_with_divergences": int((result.sims["divergences"] > 0).sum()),
-        "figures": [str(p) for p in paths],
-    }
-    write_atomic(out / f"sbc_summary_{tag}.json", json.dumps(summary, indent=2))
-    print(result.table.to_string(index=False))
-    print(result.message())
-    print(json.dumps(summary, indent=2))
-    return 0
+            settings = SBCSettings(draws=args.draws, tune=args.tune, chains=args.chains)
+            factory, names, to_data, fitter = toy.normal_mean, None, None, None
+            data = pd.DataFrame({"y": np.zeros(args.n_initiatives or 10)})
+        else:
+            settings = SBCSettings(
+                draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=None
+            )
+            factory, data, to_data, names, fitter = ladder_problem(model, args.n_initiatives)
+        out = Path(args.out) / model
+        tag = f"n{args.n_initiatives or 'default'}_s{args.seed}_d{args.draws}_t{args.tune}_c{args.chains}"
+        result = run_sbc(
+            factory,
+            data,
+            n_simulations=args.n_simulations,
+            cache_dir=out / "cache" / tag,
+            base_seed=args.seed,
+            settings=settings,
+            var_names=names,
+            observed_to_data=to_data,
+            scheduler=args.scheduler,
+            n_workers=args.workers,
+            fitter=fitter,
+        )
+        summary = save_results(
+            result,
+            out,
+            tag,
+            {
+                "model": model,
+                "n_simulations": args.n_simulations,
+                "n_initiatives": args.n_initiatives,
+                "settings": asdict(settings),
+                "fitter": _describe(fitter),
+                "workers": None if args.scheduler else args.workers,
+                "scheduler": args.scheduler,
+                "command": "python -m clusterpreneur.diagnostics.sbc "
+                + " ".join(sys.argv[1:] if argv is None else argv),
+            },
+        )
+        print(result.table.to_string(index=False))
+        print(f"{model}: {result.message()}")
+        print(json.dumps(summary, indent=2))
+        status = status or (0 if result.passed else 1)
+    return status
 
 
 if __name__ == "__main__":

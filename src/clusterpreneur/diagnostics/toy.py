@@ -97,3 +97,18 @@ def ordinal_data(n: int = 80, seed: int = 4) -> pd.DataFrame:
     latent = 0.8 * x + rng.logistic(size=n)
     rating = np.digitize(latent, [-1.0, 0.0, 1.0])
     return pd.DataFrame({"initiative": [f"CI{i:03d}" for i in range(n)], "x1": x, "rating": rating})
+
+
+def exact_normal_mean(model_factory, data: pd.DataFrame, seed: int, settings, *, shift: float = 0.0):
+    """A mock SBC fitter for :func:`normal_mean` (prior N(0, 1)): exact conjugate posterior draws
+    instead of NUTS, ``shift`` added to them (a wrong posterior, for the check to flag)."""
+    import xarray as xr
+
+    model = model_factory(data)
+    y = data["y"].to_numpy(dtype=float)
+    var = 1.0 / (1.0 + y.size)
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(var * y.sum() + shift, np.sqrt(var), size=(settings.chains, settings.draws))
+    post = xr.Dataset({"mu": (("chain", "draw"), mu)})
+    post = post.assign_coords(chain=np.arange(settings.chains), draw=np.arange(settings.draws))
+    return xr.DataTree.from_dict({"posterior": post}), model

@@ -6,8 +6,9 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
   ``initiative``), one per group level (``country``, ``region``, ``herd`` ...), ``term``,
   ``component``, ``item``, ``outcome`` (plus ``{column}_missing`` for imputed values and
   ``threshold_{outcome}`` for cutpoints);
-- ``intercept`` (every family but ordinal), ``beta`` over ``term`` (``outcome x term`` for
-  several ordinal outcomes);
+- ``intercept`` (every family but ordinal; over dim ``wave`` for a spec with a ``baseline``: the
+  discrete-time hazard's baseline per wave, rows labelled ``"<id> wave <k>"``), ``beta`` over
+  ``term`` (``outcome x term`` for several ordinal outcomes);
 - ``fixed_qr`` over ``qr_coordinate`` when the fixed effects are QR-whitened (``intercept``
   and ``beta`` are then deterministics of it);
 - per group level ``g``: ``sigma_{g}``, the free coordinate ``z_{g}`` (non-centred: standard
@@ -127,6 +128,15 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     ids = (frame[spec.id_column] if spec.id_column else frame.index.to_series()).astype(str).tolist()
     coords: dict[str, list[str]] = {spec.obs_dim: ids, "term": list(spec.terms), "component": cols}
     group_index = {}
+    time_coords: dict[str, list[str]] = {}
+    if spec.baseline is not None:  # person-period rows: one label per initiative and wave
+        t = _numeric(frame[spec.baseline]).astype("int64")
+        ids = [f"{i} {spec.baseline} {k}" for i, k in zip(ids, t, strict=True)]
+        levels_t = sorted(t.unique().tolist())
+        time_coords["wave"] = [str(k) for k in levels_t]
+        group_index["wave"] = np.searchsorted(levels_t, t.to_numpy()).astype("int64")
+    coords: dict[str, list[str]] = {"initiative": ids, "term": list(spec.terms), "component": cols}
+    coords.update(time_coords)
     for g in spec.groups:
         labels = g.labels(frame)
         levels = sorted(labels.unique().tolist())
@@ -270,10 +280,11 @@ def build_model(
     """The PyMC model of ``spec`` on ``df`` (validated first; nothing is compiled here).
 
     ``observed`` replaces the outcome values (same rows as the data used, i.e. after rows
-    with a missing outcome are dropped; a dict by outcome name for several outcomes): this
-    is how simulation-based calibration re-fits on a prior-predictive draw. How each part is
-    sampled is :func:`.parametrize.plan` of the same arguments (what :func:`parametrization`
-    returns).
+    with a missing outcome are dropped; a dict by outcome name for several outcomes, which may
+    also replace the latent variable's item answers, NaN where unanswered): this is how
+    simulation-based calibration re-fits on a prior-predictive draw (categories stay those of
+    the data). How each part is sampled is :func:`.parametrize.plan` of the same arguments
+    (what :func:`parametrization` returns).
     """
     prep = prepared if prepared is not None else prepare(spec, df)
     spec = _family_scaled(prep)
@@ -290,7 +301,7 @@ def build_model(
             if how["fixed_effects"] == "qr":
                 qr = parametrize.qr_coefficients(spec, X_np)
         else:
-            X = _design_in_graph(spec, prep)
+            X = _design_in_graph(spec, prep, obs)
         if qr is not None:
             intercept, beta = qr  # QR-whitened fixed effects
             eta = intercept + pt.dot(X, beta)
@@ -299,7 +310,7 @@ def build_model(
         else:
             eta = pt.dot(X, _coefficients(spec, multi))
             if get_family(spec.family).has_intercept:
-                eta = eta + _dist("intercept", spec.prior("intercept"))
+                eta = eta + _intercept(spec, prep)
         gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
 
         def effect(name: str, group: str, term: str | None):
@@ -324,6 +335,15 @@ def parametrization(spec: ModelSpec, df: pd.DataFrame, observed=None, *, prepare
     """How :func:`build_model` samples each group level, slope and the fixed effects."""
     prep = prepared if prepared is not None else prepare(spec, df)
     return parametrize.plan(prep.spec, prep, _observed_arrays(prep.spec, prep, observed))
+
+
+def _intercept(spec: ModelSpec, prep: Prepared):
+    """The common intercept, or with ``spec.baseline`` one per wave (``intercept`` over dim
+    ``wave``): the baseline log-odds of the discrete-time hazard, indexed by each row's wave."""
+    if spec.baseline is None:
+        return _dist("intercept", spec.prior("intercept"))
+    alpha = _dist("intercept", spec.prior("intercept"), dims="wave")
+    return alpha[prep.group_index["wave"]]
 
 
 def design_in_numpy(prep: Prepared) -> bool:
@@ -359,7 +379,7 @@ def design_frame(terms, z: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _design_in_graph(spec: ModelSpec, prep: Prepared):
+def _design_in_graph(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarray] | None = None):
     """The design formed inside the graph from the components, with the latent variable (M3)
     and the imputed values in place (they change with every draw)."""
     z_data = np.nan_to_num(prep.z.to_numpy(), nan=0.0)
@@ -368,7 +388,7 @@ def _design_in_graph(spec: ModelSpec, prep: Prepared):
     for j, c in enumerate(prep.coords["component"]):
         col = comp_data[:, j]
         if spec.latent is not None and c == spec.latent.replaces:
-            col = _measurement_model(spec, prep)
+            col = _measurement_model(spec, prep, obs)
         elif c in prep.imputed:
             miss = np.flatnonzero(prep.z[c].isna().to_numpy())
             if c in prep.binary:
@@ -436,6 +456,8 @@ def _product(xs):
 
 def _observed_arrays(spec: ModelSpec, prep: Prepared, observed) -> dict[str, np.ndarray]:
     base = {y: _numeric(prep.data[y]).to_numpy() for y in spec.outcomes}
+    if spec.latent is not None and isinstance(observed, dict):  # items can be overridden too (SBC)
+        base.update({i: _numeric(prep.data[i]).to_numpy() for i in spec.latent.items if i in observed})
     if observed is None:
         return base
     if not isinstance(observed, dict):
@@ -485,13 +507,14 @@ def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray]
         family.likelihood(y, e[rows], codes, params={"cutpoints": cuts}, dims=f"{y}_obs", weights=w_y)
 
 
-def _measurement_model(spec: ModelSpec, prep: Prepared):
-    """Graded-response model of the latent items; returns the latent vector (N(0, 1))."""
+def _measurement_model(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarray] | None = None):
+    """Graded-response model of the latent items; returns the latent vector (N(0, 1)). Item
+    answers come from ``obs`` when it holds them (an ``observed`` override), else from the data."""
     lat = spec.latent
     latent = pm.Normal(lat.name, 0.0, 1.0, dims=spec.obs_dim)
     a = _dist("discrimination", spec.prior("discrimination"), dims="item")
     for k, item in enumerate(lat.items):
-        x = _numeric(prep.data[item]).to_numpy()
+        x = obs[item] if obs is not None and item in obs else _numeric(prep.data[item]).to_numpy()
         mask = ~np.isnan(x)
         cats = prep.categories[item]
         # difficulty parametrisation a * (latent - b): cutpoints a * b, so the discrimination

@@ -118,7 +118,9 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
     the centres), the slope SDs likewise; ``"original"`` for the same term per original unit of
     its components (the standardised draws divided by :func:`original_scale_factor`; not for
     latent components). ``p_value`` is NaN (Bayesian), ``converged`` missing until the
-    diagnostics gate fills it.
+    diagnostics gate fills it. Rows: ``intercept`` (if any; ``wave 1``, ``wave 2``, ... for a
+    hazard's baseline per wave, as the ``hazard_logit`` baseline names them), each term, and the
+    group-level standard deviations (``sigma_country`` ...).
     """
     spec = fit.spec
     n = len(fit.data)
@@ -141,7 +143,11 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
     centred = any(v != 0.0 for v in std.center.values())
     post = fit.idata["posterior"]
     for y, b in _beta_draws(fit).items():
-        if "intercept" in post:
+        if "intercept" in post and "wave" in post["intercept"].dims:  # a hazard's baseline per wave
+            a = _stacked(fit, "intercept", None)
+            for k, w in enumerate(post["intercept"]["wave"].values):
+                add(y, f"wave {w}", a[:, k], "standardised" if centred else "unscaled")
+        elif "intercept" in post:
             add(y, "intercept", _stacked(fit, "intercept", None), "standardised" if centred else "unscaled")
         for j, t in enumerate(spec.terms):
             term = terms[t]

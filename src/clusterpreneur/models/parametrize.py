@@ -238,6 +238,8 @@ def qr_applies(spec, prep) -> str | None:
 
     if spec.family not in ("bernoulli", "binomial"):
         return f"family {spec.family!r} (no intercept to whiten with; cutpoints carry it)"
+    if spec.baseline is not None:
+        return f"one intercept per {spec.baseline!r} (a discrete-time hazard's baseline)"
     if not design_in_numpy(prep):
         return "the design has latent or imputed components (they are parameters)"
     if spec.shrinkage_terms:

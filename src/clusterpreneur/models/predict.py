@@ -41,6 +41,26 @@ def _stacked(fit, name: str, draws: int | None) -> np.ndarray:
     return arr
 
 
+def _baseline(fit, frame: pd.DataFrame, draws: int | None) -> np.ndarray:
+    """The intercept of every row (draws x rows or draws x 1): for a hazard with a baseline per
+    wave, the baseline of each row's wave (the probability of take-off in the interval ending
+    at that wave)."""
+    alpha = _stacked(fit, "intercept", draws)
+    spec = fit.spec
+    if spec.baseline is None:
+        return alpha[:, None]
+    waves = fit.prepared.coords["wave"]
+    t = pd.to_numeric(frame[spec.baseline], errors="coerce")
+    labels = [str(int(v)) if pd.notna(v) else "missing" for v in t]
+    unknown = sorted({lab for lab in labels if lab not in waves})
+    if unknown:
+        raise SpecError(
+            f"prediction frame: {spec.baseline} {unknown} not among the waves model {spec.name!r} was "
+            f"fitted on ({waves}); its baseline hazard there is unknown"
+        )
+    return alpha[:, [waves.index(lab) for lab in labels]]
+
+
 def _label_rng(seed: int, *parts: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(zlib.crc32(p.encode()) for p in parts)])
 
@@ -149,9 +169,7 @@ def predict(
         zc[latent] = _latent_draws(fit, frame, draws, seed)
     terms = spec.term_objects
     X = np.stack([np.prod([zc[c] for c in t.components], axis=0) for t in terms], axis=2)  # S x n x T
-    eta = np.einsum("snt,st->sn", X, beta)
-    if family.has_intercept:
-        eta += _stacked(fit, "intercept", draws)[:, None]
+    eta = np.einsum("snt,st->sn", X, beta) + _baseline(fit, frame, draws)
     status = np.full(n, "seen", dtype=object)
     new_level: list[str | None] = [None] * n
     for g in spec.groups:

@@ -28,7 +28,7 @@ from clusterpreneur.models.parametrize import FIXED_EFFECTS, check_name
 Family = str
 """A family name: one of :data:`clusterpreneur.models.families.FAMILIES`."""
 
-RESERVED_DIMS = ("term", "component", "item", "outcome", "outcome_", "main_term", "shrunk_term")
+RESERVED_DIMS = ("term", "component", "item", "outcome", "outcome_", "main_term", "shrunk_term", "wave")
 """Dimension names the graph uses itself: no group level or observation dimension may take them."""
 
 
@@ -212,6 +212,12 @@ class ModelSpec:
     stay one parameter each (not repeated), and a latent measurement model refuses weights.
 
     ``formula`` keeps the formula text a spec was made from (see :meth:`from_formula`).
+
+    ``baseline`` names a discrete time column (the survey ``wave``): the model then has one
+    intercept per observed value of it (``intercept`` over dim ``wave``) instead of a common
+    one, the baseline log-odds of a discrete-time hazard, and the data are person-period rows:
+    one row per ``id_column`` and ``baseline`` value (bernoulli only). The observation dim
+    then labels initiative-waves (``"<id> wave <k>"``).
     """
 
     name: str
@@ -235,6 +241,7 @@ class ModelSpec:
     derived_from: str | None = None
     formula: str | None = None
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline: str | None = None
     description: str = ""
     fixed_effects: Literal["auto", "qr", "plain"] = "auto"
 
@@ -438,6 +445,11 @@ class ModelSpec:
                 raise SpecError(f"shrinkage term {t!r} is not in the spec's terms")
         if self.shrinkage not in ("horseshoe", "normal"):
             raise SpecError(f"shrinkage must be 'horseshoe' or 'normal', not {self.shrinkage!r}")
+        if self.baseline is not None and (self.family != "bernoulli" or len(self.outcomes) > 1):
+            raise SpecError(
+                f"spec {self.name!r}: a baseline per {self.baseline!r} (discrete-time hazard) needs one "
+                f"bernoulli outcome, not family {self.family!r} with outcomes {self.outcomes}"
+            )
         if self.latent is not None and self.latent.replaces not in self.components:
             raise SpecError(
                 f"latent variable {self.latent.name!r} replaces {self.latent.replaces!r}, which no term uses"
@@ -473,6 +485,8 @@ class ModelSpec:
             *([self.id_column] if self.id_column else []),
             *(c for g in self.groups for c in g.columns),
         ]
+        if self.baseline is not None:
+            need.append(self.baseline)
         derived = derived_columns(self)
         for c in self.components:
             dummy = indicator(c)
@@ -512,8 +526,26 @@ class ModelSpec:
                         f"{g.name} ids {bad[:5]} occur in several {parent.name}s: ids of a nested "
                         "level must be unique across the survey (prefix them with the parent id)"
                     )
-        if self.id_column and df[self.id_column].duplicated().any():
-            raise SpecError(f"id column {self.id_column!r} has duplicated ids")
+        if self.baseline is not None:
+            if not self.id_column:
+                raise SpecError(
+                    f"spec {self.name!r}: a baseline per {self.baseline!r} needs person-period rows "
+                    "identified by id_column"
+                )
+            t = _numeric(df[self.baseline])
+            if t.isna().any() or (t != np.round(t)).any():
+                raise SpecError(
+                    f"spec {self.name!r}: the time column {self.baseline!r} must hold whole numbers "
+                    "(the survey wave) in every row"
+                )
+            if df.duplicated([self.id_column, self.baseline]).any():
+                raise SpecError(
+                    f"spec {self.name!r}: ids repeat within a {self.baseline}: a person-period frame has "
+                    f"one row per {self.id_column!r} and {self.baseline!r}"
+                )
+        elif self.id_column and df[self.id_column].duplicated().any():
+            hint = " (a panel: fit the hazard model M6, or one wave)" if "wave" in df.columns else ""
+            raise SpecError(f"id column {self.id_column!r} has duplicated ids{hint}")
         for y in self.outcomes:
             check_outcome(self, df, y)
         if self.weights:

@@ -14,6 +14,7 @@ a TOML file (or command-line option) only needs to state what it changes.
     survey = "../data/survey.csv"    # any format readers.load_survey knows
     mapping = ""                     # optional TOML column mapping
     cases = ""                       # "" = the shipped North Jutland cases
+    panel = ""                       # a panel of survey waves: adds the hazard rung M6
 
     [sampler]                        # defaults of every model
     sampler = "nutpie"               # or "pymc"
@@ -37,6 +38,9 @@ a TOML file (or command-line option) only needs to state what it changes.
     [diagnostics]
     override_gate = false            # report estimates of fits that fail the gate (flagged)
     ppc_draws = 200
+    sbc = ""                         # folder of saved SBC results (nox -s sbc) for the appendix
+    kfold = []                       # rungs scored by K-fold by country too (e.g. ["M4"])
+    kfold_k = 5
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class StudyConfig:
     survey: str | None = None  # None: the shipped data/survey.csv
     mapping: str | None = None
     cases: str | None = None  # None: the shipped North Jutland cases
+    panel: str | None = None  # a panel of survey waves (one row per initiative and wave): rung M6
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     models: tuple[str, ...] = DEFAULT_MODELS
     reference: str = "M2"
@@ -94,6 +99,9 @@ class StudyConfig:
     baselines: bool = True
     override_gate: bool = False
     ppc_draws: int = 200
+    sbc: str | None = None  # folder of saved SBC results (`nox -s sbc`); None: no SBC appendix
+    kfold: tuple[str, ...] = ()  # rungs also scored by K-fold cross-validation by country
+    kfold_k: int = 5
 
     def settings_for(self, model: str) -> SamplerSettings:
         """Sampler settings of one model: ``[sampler]`` with ``[models.<name>]`` on top."""
@@ -101,8 +109,16 @@ class StudyConfig:
 
     def seed_for(self, model: str) -> int:
         """Seed of one model: the base seed plus its position in the study's list."""
-        order = list(self.models)
+        order = list(self.fitted_models)
         return self.seed + (order.index(model) if model in order else 0)
+
+    @property
+    def fitted_models(self) -> tuple[str, ...]:
+        """The rungs fitted: ``models`` and, when a panel is named, the panel rungs (M6) too."""
+        from clusterpreneur.study.ladder import PANEL_MODELS
+
+        extra = tuple(m for m in PANEL_MODELS if self.panel and m not in self.models)
+        return (*self.models, *extra)
 
     @property
     def reference_model(self) -> str | None:
@@ -126,6 +142,22 @@ class StudyConfig:
                 raise ConfigError(f"[models.{name}]: family goes with formula (a spec file states its own)")
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"[models] fit lists a model twice: {list(self.models)}")
+        from clusterpreneur.study.ladder import PANEL_MODELS
+
+        needs_panel = [m for m in self.models if m in PANEL_MODELS]
+        if self.reference in PANEL_MODELS:
+            raise ConfigError(
+                f"[models] reference = {self.reference!r}: the reference model (hypothesis table, forest "
+                "plot, cases) is a model of the cross-section survey, one of M1-M5"
+            )
+        if needs_panel and not self.panel:
+            raise ConfigError(
+                f"[models] fit lists {needs_panel}, fitted on a panel of survey waves: name one with "
+                '[data] panel = "..." (the shipped one: "../data/panel.csv")'
+            )
+        stray = [m for m in self.kfold if m not in self.models or m in PANEL_MODELS]
+        if stray:
+            raise ConfigError(f"[diagnostics] kfold names {stray}: list rungs of [models] fit on the survey")
         if self.ppc_draws < 1:
             raise ConfigError("[diagnostics] ppc_draws must be positive")
 
@@ -197,6 +229,7 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             survey=_path(data.get("survey"), base),
             mapping=_path(data.get("mapping"), base),
             cases=_path(data.get("cases"), base),
+            panel=_path(data.get("panel"), base),
             sampler=SamplerSettings(**raw.get("sampler", {})),
             models=tuple(str(m) for m in fit),
             reference=str(reference),
@@ -205,6 +238,9 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             baselines=bool(raw.get("baselines", {}).get("enabled", True)),
             override_gate=bool(diag.get("override_gate", False)),
             ppc_draws=int(diag.get("ppc_draws", 200)),
+            sbc=_path(diag.get("sbc"), base),
+            kfold=tuple(str(m) for m in diag.get("kfold", [])),
+            kfold_k=int(diag.get("kfold_k", 5)),
         )
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -95,7 +95,7 @@ class Sources:
 
     @property
     def models(self) -> list[str]:
-        return list(self.config.models)
+        return list(self.config.fitted_models)
 
     @property
     def reference(self) -> str | None:
@@ -638,3 +638,64 @@ def baselines(src: Sources):
     ]
     notes = ["Warnings of the fits: " + " | ".join(notes)] if notes else []
     return TableResult(t, typeset("baselines", std, cols, group="group", stub="label", notes=notes))
+
+
+# --------------------------------------------------------------------------- simulation-based calibration
+
+
+def sbc(src: Sources):
+    """One row per rung with saved SBC results: simulations, the verdict, what was flagged, when."""
+    if src.entry("sbc") is None:  # the study names no SBC results ([diagnostics] sbc)
+        return None
+    t = src.csv("sbc", "sbc.csv")
+    if t is None:
+        return NotRun("no saved simulation-based calibration results: run nox -s sbc")
+    t = t.copy()
+    t["verdict"] = ["calibrated" if p else "NOT calibrated" for p in t["passed"]]
+    t["flagged"] = t["flagged"].astype(object).where(t["flagged"].notna(), "")
+    t["when"] = t["finished_utc"].fillna("").str.replace("T", " ").str.replace("Z", " UTC")
+    t["fit"] = [f"{s}, {c} x {d}" for s, c, d in zip(t["sampler"], t["chains"], t["draws"], strict=True)]
+    cols = [
+        Column("model", "Model"),
+        Column("simulations", "Simulations", "int"),
+        Column("failed", "Failed fits", "int"),
+        Column("quantities", "Quantities tested", "int"),
+        Column("with_divergences", "Simulations with divergences", "int"),
+        Column("verdict", "Verdict"),
+        Column("flagged", "Non-uniform ranks"),
+        Column("fit", "Sampler, chains x draws"),
+        Column("when", "Finished"),
+    ]
+    return TableResult(t, typeset("sbc", t, cols, stub="model"))
+
+
+def sbc_figures(src: Sources):
+    rungs = src.summary("sbc").get("rungs", [])
+    figs = [src.figure("sbc", f"sbc_ecdf_{m}", f"sbc_ecdf_{m}", m) for m in rungs]
+    return [f for f in figs if f] or None
+
+
+def kfold(src: Sources):
+    """ELPD of K-fold cross-validation by country, beside PSIS-LOO of the same fit."""
+    rows = [src.json(f"kfold:{m}", "summary.json") for m in src.config.kfold]
+    rows = [r for r in rows if r]
+    if not rows:
+        return None
+    t = pd.DataFrame(rows)
+    loo = src.per_model("diagnostics", "loo.csv")
+    if loo is not None:
+        total = loo.groupby("model")["elpd_loo"].sum()
+        high = loo.groupby("model")["n_high_k"].sum()
+        t["elpd_loo"] = [total.get(m) for m in t["model"]]
+        t["n_high_k"] = [high.get(m) for m in t["model"]]
+    cols = [
+        Column("model", "Model"),
+        Column("method", "Folds"),
+        Column("countries", "Countries", "int"),
+        Column("initiatives", "Initiatives", "int"),
+        Column("elpd_kfold", "ELPD (K-fold)", "num1"),
+        Column("se", "SE", "num1"),
+    ]
+    if "elpd_loo" in t:
+        cols += [Column("elpd_loo", "ELPD-LOO", "num1"), Column("n_high_k", "High Pareto k", "int")]
+    return TableResult(t, typeset("kfold", t, cols, stub="model"))

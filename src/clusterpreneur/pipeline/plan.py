@@ -5,10 +5,13 @@
     data -> descriptives
          -> baselines
          -> model:<M> -> estimates:<M>, diagnostics:<M>      (every model of [models] fit)
+    panel -> model:M6 -> estimates:M6, diagnostics:M6       (when [data] panel names a panel)
     model:<M> of take-off            -> comparison           (LOO of the take-off models)
+    data                             -> kfold:<M>            (rungs of [diagnostics] kfold)
     baselines, estimates:<ref>       -> forest               (reference model, take-off)
     estimates:*, diagnostics:*, data -> hypotheses
     data, model:<ref>                -> cases                (reference model, take-off)
+    saved SBC results (nox -s sbc)   -> sbc                  (when [diagnostics] sbc names them)
     everything                       -> report
 
 A model or check that is not configured simply has no step; the report says what is missing.
@@ -27,14 +30,17 @@ from clusterpreneur.pipeline.step import RunContext, Step
 from clusterpreneur.pipeline.steps.baselines import BaselinesStep
 from clusterpreneur.pipeline.steps.cases import CasesStep
 from clusterpreneur.pipeline.steps.comparison import ComparisonStep
-from clusterpreneur.pipeline.steps.data import DataStep
+from clusterpreneur.pipeline.steps.data import DataStep, PanelStep, data_step
 from clusterpreneur.pipeline.steps.descriptives import DescriptivesStep
 from clusterpreneur.pipeline.steps.diagnostics import DiagnosticsStep
 from clusterpreneur.pipeline.steps.estimates import EstimatesStep
 from clusterpreneur.pipeline.steps.forest import ForestStep
 from clusterpreneur.pipeline.steps.hypotheses import HypothesesStep
+from clusterpreneur.pipeline.steps.kfold import KFoldStep
 from clusterpreneur.pipeline.steps.model import ModelStep
 from clusterpreneur.pipeline.steps.report import ReportStep
+from clusterpreneur.pipeline.steps.sbc import SBCStep
+from clusterpreneur.pipeline.steps.sbc import input_hashes as sbc_inputs
 
 logger = logging.getLogger("clusterpreneur.pipeline")
 
@@ -94,6 +100,7 @@ def plan(
 ) -> list[Step]:
     """The study's steps for ``config``, dependencies first."""
     from clusterpreneur.study.baselines import TAKEOFF
+    from clusterpreneur.study.ladder import PANEL_MODELS
 
     specs = {m: model_spec(config, m) for m in config.models}
     outcomes = {
@@ -104,13 +111,16 @@ def plan(
         DataStep("data", inputs=dict(ctx.hashes)),
         DescriptivesStep("descriptives", deps=("data",)),
     ]
+    if config.panel:
+        steps.append(PanelStep("panel", inputs={"panel": ctx.hashes.get("panel", "")}))
     if config.baselines:
         steps.append(BaselinesStep("baselines", deps=("data",), seed=config.seed))
-    for m in config.models:
+    models = config.fitted_models
+    for m in models:
         steps.append(
             ModelStep(
                 f"model:{m}",
-                deps=("data",),
+                deps=(data_step(m),),
                 sampling=True,
                 spec=specs[m],
                 formula=config.model_sources.get(m) if specs[m] is None else None,
@@ -120,26 +130,40 @@ def plan(
                 ppc_draws=config.ppc_draws,
             )
         )
-    for m in config.models:
-        steps.append(EstimatesStep(f"estimates:{m}", deps=("data", f"model:{m}"), model=m, prob=RULE.prob))
+    for m in models:
+        steps.append(
+            EstimatesStep(f"estimates:{m}", deps=(data_step(m), f"model:{m}"), model=m, prob=RULE.prob)
+        )
         steps.append(
             DiagnosticsStep(
                 f"diagnostics:{m}", deps=(f"model:{m}",), model=m, prob=RULE.prob, seed=config.seed_for(m)
             )
         )
-    takeoff = [m for m in config.models if outcomes[m] == (TAKEOFF,)]
+    # the LOO comparison: take-off models of the one cross-section (a panel's rows are other data)
+    takeoff = [m for m in config.models if outcomes[m] == (TAKEOFF,) and m not in PANEL_MODELS]
     if takeoff:
         steps.append(ComparisonStep("comparison", deps=tuple(f"model:{m}" for m in takeoff)))
-    if config.models:
+    # verdicts on H1-H6 from the cross-section's rungs (the hazard's coefficients are in its estimates)
+    verdict_models = [m for m in config.models if m not in PANEL_MODELS]
+    if verdict_models:
         steps.append(
             HypothesesStep(
                 "hypotheses",
-                deps=("data", *(f"{k}:{m}" for m in config.models for k in ("estimates", "diagnostics"))),
-                models=tuple(config.models),
+                deps=("data", *(f"{k}:{m}" for m in verdict_models for k in ("estimates", "diagnostics"))),
+                models=tuple(verdict_models),
                 override_gate=config.override_gate,
                 rule=RULE,
             )
         )
+    for m in config.kfold:  # where PSIS-LOO is unreliable: refits without whole countries
+        settings, seed = config.settings_for(m), config.seed_for(m)
+        spec = model_spec(config, m)
+        kf = KFoldStep(
+            f"kfold:{m}", ("data",), True, spec=spec, settings=settings, k=config.kfold_k, seed=seed
+        )
+        steps.append(kf)
+    if config.sbc:  # reads saved results: SBC itself never runs in the study
+        steps.append(SBCStep("sbc", folder=config.sbc, inputs=sbc_inputs(config.sbc)))
     ref = config.reference_model
     if ref is not None and outcomes[ref] == (TAKEOFF,):
         if config.baselines:

@@ -169,7 +169,7 @@ def render(
         "cases": facts.case_facts(src),
         "diag": facts.diagnostics_facts(src),
         "methods": facts.method_facts(src),
-        "models": list(config.models),
+        "models": list(config.fitted_models),
         "reference": config.reference_model,
         "missing": [EXHIBITS[n].title for n, r in results.items() if isinstance(r, ex.NotRun | ex.Withheld)],
         "css": Markup(env.loader.get_source(env, "report.css")[0]),

@@ -278,16 +278,18 @@ def run_steps(
     return entries, records
 
 
-def _resolve_inputs(config: StudyConfig) -> tuple[Path, Path | None, Path | None]:
+def _resolve_inputs(config: StudyConfig) -> tuple[Path, Path | None, Path | None, Path | None]:
     from clusterpreneur.study.datasets import default_survey_path
 
     survey = Path(config.survey) if config.survey else default_survey_path()
     mapping = Path(config.mapping) if config.mapping else None
     cases = Path(config.cases) if config.cases else None
-    for what, p in (("survey file", survey), ("mapping file", mapping), ("cases file", cases)):
+    panel = Path(config.panel) if config.panel else None
+    named = (("survey file", survey), ("mapping file", mapping), ("cases file", cases), ("panel file", panel))
+    for what, p in named:
         if p is not None and not p.is_file():
             raise ClusterpreneurError(f"{what} {p} not found. Check the path.")
-    return survey, mapping, cases
+    return survey, mapping, cases, panel
 
 
 def _prune_previous(out_dir: Path, keep: set[str]) -> None:
@@ -363,16 +365,18 @@ def run_study(
     config.check()
     t_start = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    survey, mapping, cases = _resolve_inputs(config)
+    survey, mapping, cases, panel = _resolve_inputs(config)
     hashes = {"survey": sha256_file(survey)}
     if mapping is not None:
         hashes["mapping"] = sha256_file(mapping)
     if cases is not None:
         hashes["cases"] = sha256_file(cases)
+    if panel is not None:
+        hashes["panel"] = sha256_file(panel)
     truth = provenance(survey)["truth"]
     if truth:
         hashes["truth"] = sha256_file(truth)
-    ctx = RunContext(config, survey, mapping, cases, hashes)
+    ctx = RunContext(config, survey, mapping, cases, hashes, panel_path=panel)
     out_dir = Path(out_dir)
     versions = dependency_versions()
     shown = {"clusterpreneur": package_version(), **{k: versions.get(k, "") for k in REPORTED_VERSIONS[1:]}}
@@ -407,10 +411,12 @@ def run_study(
             "mapping_sha256": hashes.get("mapping"),
             "cases": str(cases) if cases else "shipped North Jutland cases",
             "cases_sha256": hashes.get("cases"),
+            "panel": str(panel) if panel else None,
+            "panel_sha256": hashes.get("panel"),
             "truth": str(truth) if truth else None,
         },
         "config": config.to_dict(),
-        "seeds": {m: config.seed_for(m) for m in config.models},
+        "seeds": {m: config.seed_for(m) for m in config.fitted_models},
         "cache_dir": str(Path(cache_dir).resolve()),
         "forced": force,
         "only": list(only) if only else None,

@@ -33,6 +33,7 @@ class RunContext:
     cases_path: Path | None
     hashes: dict[str, str]
     progress: Any = None
+    panel_path: Path | None = None
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""The model ladder M1-M5 of STUDY.md section 4, as named :class:`ModelSpec` instances.
+"""The model ladder M1-M6 of STUDY.md section 4, as named :class:`ModelSpec` instances.
 
 Every rung uses the shared predictor statement :data:`clusterpreneur.study.predictors.STUDY_TERMS`
 (no second list); M5 adds board-composition coordinates on top of it.
@@ -10,9 +10,18 @@ Every rung uses the shared predictor statement :data:`clusterpreneur.study.predi
 - **M3** M2 with social capital as a latent variable measured by its four ordinal items
   (graded response), replacing ``sc_score`` in ``sc_score`` and ``sc_score:peripheral``.
 - **M4** the three performance ratings as correlated cumulative logits (LKJ prior on the
-  correlation of initiative-level effects over dim ``outcome``), same predictors and groups.
+  correlation of initiative-level effects over dim ``outcome``), given take-off and the facilitator
+  (terms beside STUDY_TERMS, see :data:`M4`), same groups.
 - **M5** M2 + the three ILR board coordinates, board diversity and their exploratory
   interactions with peripherality under a regularised horseshoe (breadth is already in).
+- **M6** the discrete-time hazard of take-off on a panel of survey waves (person-period rows:
+  one per initiative and wave at risk, outcome take-off in the interval ending at that wave):
+  one baseline log-odds per wave (``intercept`` over dim ``wave``), STUDY_TERMS at their values
+  in that wave (time-varying where they vary: involvement, breadth, social capital, firms,
+  anchor firm, age), varying intercepts by country and region. Logit link, as the statsmodels
+  ``hazard_logit`` baseline and the panel simulator (a cloglog link would suit grouped
+  continuous time; with about 30% take-off per interval the two differ little and the logit
+  keeps one link across the ladder).
 - **G1** firm growth (a continuous log ratio): a gaussian model with varying intercepts by country
   and region on the study terms plus take-off, the Bayesian twin of the ``mixedlm`` baseline
   (:func:`clusterpreneur.study.growth.growth_comparison` sets them side by side). Not a take-off
@@ -23,7 +32,7 @@ from __future__ import annotations
 
 from clusterpreneur.models.spec import DEFAULT_PRIORS, GroupLevel, LatentSpec, ModelSpec, VaryingSlope
 from clusterpreneur.study.baselines import GROWTH, GROWTH_EXTRA
-from clusterpreneur.study.codebook import RATINGS, SC_ITEMS
+from clusterpreneur.study.codebook import RATINGS, SC_ITEMS, WAVE
 from clusterpreneur.study.measures import ILR_NAMES
 from clusterpreneur.study.predictors import HYPOTHESIS_SIGNS, STUDY_TERM_NAMES
 
@@ -67,8 +76,22 @@ M4 = M1.with_overrides(
     name="M4",
     outcome=RATINGS,
     family="ordinal",
-    description="performance ratings as correlated cumulative logits (LKJ on initiative effects)",
+    terms=(*STUDY_TERM_NAMES, "takeoff", "facilitator"),
+    description="performance ratings given take-off and the facilitator: correlated cumulative logits "
+    "(LKJ on initiative effects)",
 )
+"""M4 models the ratings **conditional on take-off** (and the facilitator): both enter its linear
+predictor as 0/1 terms beside STUDY_TERMS, with the correlated initiative effects kept.
+
+Why conditional, not a joint model of take-off and ratings sharing the initiative effect: in the
+study's design (and the simulator) the ratings are assessments made *after* take-off is known and
+depend on it directly; there is no common latent cause of both beyond the predictors, so a shared
+effect would be unidentified from one take-off per initiative and would bend M1's take-off
+estimates towards the ratings. Conditioning states the design's own structure, matches the
+statsmodels ordered-logit baselines and keeps the take-off rungs (M1-M3, M5) as they are. Left
+out, take-off's large effect on all three ratings (an initiative-level shift shared by the
+three) had to be absorbed by the initiative effects, whose scale then sat far in the tail of its
+prior (a prior-data conflict) and made every initiative influential for PSIS-LOO."""
 
 _M5_NEW = (*ILR_NAMES, "board_diversity")
 _M5_INTERACTIONS = tuple(f"{c}:peripheral" for c in _M5_NEW)
@@ -82,14 +105,27 @@ M5 = M2.with_overrides(
     description="M2 + ILR board coordinates, breadth and diversity; horseshoe on exploratory interactions",
 )
 
-LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5}
+M6 = ModelSpec(
+    name="M6",
+    outcome="takeoff",
+    family="bernoulli",
+    terms=STUDY_TERM_NAMES,
+    groups=(GroupLevel("country", "country_id"), GroupLevel("region", "region_id", parent="country")),
+    baseline=WAVE,
+    description="discrete-time hazard of take-off over survey waves: baseline per wave, STUDY_TERMS, groups",
+)
+
+LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5, "M6": M6}
+PANEL_MODELS: tuple[str, ...] = tuple(m for m, s in LADDER.items() if s.baseline is not None)
+"""Rungs fitted on a panel of survey waves (person-period rows), not on the cross-section."""
 
 SUMMARIES: dict[str, str] = {
     "M1": "intercepts varying by country and by region",
     "M2": "M1 and a breadth effect varying by country",
     "M3": "M2 with social capital a latent trait of its four items",
-    "M4": "the three ratings as correlated ordinal outcomes",
+    "M4": "the three ratings as correlated ordinal outcomes, given take-off",
     "M5": "M2 and board composition, shrinkage on its interactions",
+    "M6": "take-off hazard over survey waves (panel): a baseline per wave",
 }
 """What each rung adds, in a reader's words (the report's ladder table)."""
 

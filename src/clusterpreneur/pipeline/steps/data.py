@@ -1,4 +1,5 @@
-"""Step ``data``: read and validate the survey (and the cases) once; later steps read Parquet copies."""
+"""Steps ``data`` and ``panel``: read and validate the survey (and the cases), and the panel of survey
+waves when the study names one, once; later steps read Parquet copies."""
 
 from __future__ import annotations
 
@@ -13,9 +14,48 @@ from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
 
 SURVEY = "survey.parquet"
+"""The validated frame of a data step (the survey, or the panel's person-period rows)."""
 CASES = "cases.parquet"
 SOURCE = "source.json"
 TRUTH = "truth.json"
+
+
+def data_step(model: str) -> str:
+    """The step whose frame ``model`` is fitted on: ``panel`` for the panel rungs (M6), else ``data``."""
+    from clusterpreneur.study.ladder import PANEL_MODELS
+
+    return "panel" if model in PANEL_MODELS else "data"
+
+
+@dataclass
+class PanelStep(StepBase):
+    """Reads the panel of survey waves (one row per initiative and wave; the schema's panel rules)."""
+
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    def params(self) -> Any:
+        return {"inputs": self.inputs}
+
+    def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
+        from clusterpreneur.study.codebook import WAVE
+        from clusterpreneur.study.readers import load_survey
+
+        df = load_survey(ctx.panel_path)
+        if WAVE not in df.columns:
+            from clusterpreneur.pipeline.config import ConfigError
+
+            raise ConfigError(
+                f"[data] panel {ctx.panel_path.name} has no {WAVE!r} column: a panel has one row per "
+                "initiative and survey wave"
+            )
+        write_frame(out / SURVEY, df)
+        write_json(out / SOURCE, {"file": ctx.panel_path.name, "sha256": ctx.hashes.get("panel")})
+        return {
+            "rows": len(df),
+            "initiatives": int(df["initiative_id"].nunique()),
+            "waves": int(df[WAVE].nunique()),
+            "takeoffs": int(df["takeoff"].sum()) if "takeoff" in df else 0,
+        }
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 from clusterpreneur.pipeline.artefacts import read_frame, write_csv
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
-from clusterpreneur.pipeline.steps.data import SURVEY
+from clusterpreneur.pipeline.steps.data import SURVEY, data_step
 from clusterpreneur.pipeline.steps.model import FIT
 
 COEFFICIENTS = "coefficients.csv"
@@ -25,7 +25,8 @@ def load_step_fit(upstream: Mapping[str, CacheEntry], model: str):
     """The fit of ``model:<model>`` with the survey it was fitted on (checked by ``load_fit``)."""
     from clusterpreneur.models.persist import load_fit
 
-    return load_fit(upstream[f"model:{model}"].file(FIT), read_frame(upstream["data"].file(SURVEY)))
+    data = read_frame(upstream[data_step(model)].file(SURVEY))
+    return load_fit(upstream[f"model:{model}"].file(FIT), data)
 
 
 @dataclass

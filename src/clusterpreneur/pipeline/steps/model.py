@@ -27,7 +27,7 @@ from clusterpreneur.diagnostics.gate import DEPTH_STATS, TREEDEPTH_FLAGS
 from clusterpreneur.pipeline.artefacts import read_frame, write_netcdf
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
-from clusterpreneur.pipeline.steps.data import SURVEY
+from clusterpreneur.pipeline.steps.data import SURVEY, data_step
 
 FIT = "fit.nc"
 PREDICTIVE = "predictive.nc"
@@ -178,7 +178,7 @@ class ModelStep(StepBase):
         import clusterpreneur.models as cm
         from clusterpreneur.models.persist import save_fit
 
-        df = read_frame(upstream["data"].file(SURVEY))
+        df = read_frame(upstream[data_step(self.model)].file(SURVEY))
         spec = self.spec if self.spec is not None else formula_spec(self.model, self.formula, df)
         if spec.derived_from is None and self.spec is None:
             from clusterpreneur.study.measures import add_measures

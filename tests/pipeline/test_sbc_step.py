@@ -1,0 +1,33 @@
+"""The ``sbc`` step reports, per rung, the saved run with the most simulations (the latest when tied),
+and its key changes when the saved files do."""
+
+from __future__ import annotations
+
+import json
+
+from clusterpreneur.pipeline.steps.sbc import input_hashes, saved_runs
+
+
+def _save(folder, model, tag, n, finished):
+    d = folder / model
+    d.mkdir(parents=True, exist_ok=True)
+    summary = {"model": model, "tag": tag, "n_completed": n, "finished_utc": finished}
+    summary["tests"] = f"t_{tag}.csv"
+    (d / f"sbc_summary_{tag}.json").write_text(json.dumps(summary))
+    (d / f"t_{tag}.csv").write_text(f"quantity,n\nintercept,{n}\n")
+
+
+def test_the_run_with_most_simulations_is_reported(tmp_path):
+    _save(tmp_path, "M1", "a", 200, "2026-01-01T00:00:00Z")
+    _save(tmp_path, "M1", "b", 30, "2026-02-01T00:00:00Z")
+    _save(tmp_path, "M6", "a", 30, "2026-01-01T00:00:00Z")
+    _save(tmp_path, "M6", "b", 30, "2026-03-01T00:00:00Z")
+    (tmp_path / "M2").mkdir()
+    (tmp_path / "M2" / "sbc_summary_old.json").write_text('{"model": "M2"}')  # an older format: ignored
+    runs = saved_runs(tmp_path)
+    assert {m: r["tag"] for m, r in runs.items()} == {"M1": "a", "M6": "b"}
+    before = input_hashes(tmp_path)
+    assert set(before) == {"M1/sbc_summary_a.json", "M1/t_a.csv", "M6/sbc_summary_b.json", "M6/t_b.csv"}
+    _save(tmp_path, "M1", "a", 200, "2026-04-01T00:00:00Z")  # rerun: same run, new results
+    assert input_hashes(tmp_path)["M1/sbc_summary_a.json"] != before["M1/sbc_summary_a.json"]
+    assert saved_runs(tmp_path / "nowhere") == {}
