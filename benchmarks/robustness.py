@@ -53,13 +53,15 @@ def study(surveys: int = 20, models: tuple[str, ...] = ("M1", "M2"), log=print) 
                 "largest_region": int(sizes.max()),
                 "passed": bool(gate.passed),
                 "divergences": div,
+                "failing": sorted(set(gate.table.loc[~gate.table["ok"], "parameter"].astype(str)))[:5],
                 "seconds": time.perf_counter() - t0,
                 "parametrization": json.loads(fit.idata.attrs["parametrization"]),
             }
             out[m]["fits"].append(row)
+            verdict = "passed" if row["passed"] else "FAILED " + ",".join(row["failing"])
             log(
                 f"{m} survey {i:2d}: n={n} regions={row['regions']} (largest {row['largest_region']}) "
-                f"gate={'passed' if row['passed'] else 'FAILED'} divergences={div} "
+                f"gate={verdict} divergences={div} "
                 f"{row['seconds']:.0f} s load={os.getloadavg()[0]:.2f}"
             )
     for m, block in out.items():
