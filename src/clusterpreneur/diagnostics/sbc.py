@@ -266,17 +266,37 @@ def _prior_draw(pm, model, rng: np.random.Generator) -> xr.DataTree:
 
     Forward sampling ignores an ``ordered`` transform (cutpoints, item difficulties): it draws the
     untransformed Normal, whose draws need not be in order, while the model's prior is that Normal
-    restricted to ordered values. The draw is therefore made by rejection: the first of up to
-    :data:`ORDERED_TRIES` draws whose ordered parameters are all increasing (exact)."""
+    restricted to ordered values. With one mean and one SD for every element (exchangeable, the
+    default priors) the restricted prior is the law of the *sorted* Normal draws: those are drawn,
+    sorted, and the rest of the prior and the prior predictive are drawn given them (``pm.do``).
+    Otherwise the draw is made by rejection: the first of up to :data:`ORDERED_TRIES` draws whose
+    ordered parameters are all increasing. Both are exact."""
     ordered = [
         rv.name
         for rv, tr in model.rvs_to_transforms.items()
         if tr is not None and type(tr).__name__.lower().startswith("ordered")
     ]
+    kwargs = {"random_seed": rng, "compile_kwargs": {"mode": "FAST_COMPILE"}}
+    if ordered and all(_exchangeable(model[name]) for name in ordered):
+        first = pm.sample_prior_predictive(draws=1, model=model, var_names=ordered, **kwargs)["prior"]
+        fixed = {name: first[name].copy(data=np.sort(first[name].values, axis=-1)) for name in ordered}
+        from clusterpreneur.models.fit import drop_start_values
+
+        saved = dict(model.rvs_to_initial_values)  # pm.do refuses start values; they only place NUTS
+        try:
+            given = pm.do(drop_start_values(model), {name: fixed[name].values[0, 0] for name in ordered})
+        finally:
+            model.rvs_to_initial_values.update(saved)
+        prior = pm.sample_prior_predictive(draws=1, model=given, **kwargs)
+        groups = {
+            "prior": prior["prior"].to_dataset().assign(fixed),
+            "prior_predictive": prior["prior_predictive"],
+        }
+        return xr.DataTree.from_dict(
+            {g: (d if isinstance(d, xr.Dataset) else d.to_dataset()) for g, d in groups.items()}
+        )
     n = ORDERED_TRIES if ordered else 1
-    prior = pm.sample_prior_predictive(
-        draws=n, model=model, random_seed=rng, compile_kwargs={"mode": "FAST_COMPILE"}
-    )
+    prior = pm.sample_prior_predictive(draws=n, model=model, **kwargs)
     keep = np.ones(n, dtype=bool)
     for name in ordered:
         v = np.asarray(prior["prior"][name].values[0])  # draw x ...
@@ -286,6 +306,15 @@ def _prior_draw(pm, model, rng: np.random.Generator) -> xr.DataTree:
     k = int(np.argmax(keep))
     groups = {g: prior[g].to_dataset().isel(draw=[k]) for g in ("prior", "prior_predictive")}
     return xr.DataTree.from_dict(groups)
+
+
+def _exchangeable(rv) -> bool:
+    """Whether a Normal variable's elements share one mean and one SD (constant inputs)."""
+    try:
+        mu, sigma = (np.asarray(x.eval()) for x in rv.owner.inputs[-2:])
+    except Exception:  # a non-constant input: not known to be exchangeable
+        return False
+    return type(rv.owner.op).__name__ == "NormalRV" and np.ptp(mu) == 0 and np.ptp(sigma) == 0
 
 
 def sample_nuts(model_factory: ModelFactory, data: Any, seed: int, settings: SBCSettings):

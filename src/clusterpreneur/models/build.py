@@ -126,7 +126,6 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     ]
     imputed = {c: int(comp[c].isna().sum()) for c in impute}
     ids = (frame[spec.id_column] if spec.id_column else frame.index.to_series()).astype(str).tolist()
-    coords: dict[str, list[str]] = {spec.obs_dim: ids, "term": list(spec.terms), "component": cols}
     group_index = {}
     time_coords: dict[str, list[str]] = {}
     if spec.baseline is not None:  # person-period rows: one label per initiative and wave
@@ -135,7 +134,7 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
         levels_t = sorted(t.unique().tolist())
         time_coords["wave"] = [str(k) for k in levels_t]
         group_index["wave"] = np.searchsorted(levels_t, t.to_numpy()).astype("int64")
-    coords: dict[str, list[str]] = {"initiative": ids, "term": list(spec.terms), "component": cols}
+    coords: dict[str, list[str]] = {spec.obs_dim: ids, "term": list(spec.terms), "component": cols}
     coords.update(time_coords)
     for g in spec.groups:
         labels = g.labels(frame)

@@ -102,7 +102,7 @@ def plan(
     from clusterpreneur.study.baselines import TAKEOFF
     from clusterpreneur.study.ladder import PANEL_MODELS
 
-    specs = {m: model_spec(config, m) for m in config.models}
+    specs = {m: model_spec(config, m) for m in dict.fromkeys([*config.models, *config.fitted_models])}
     outcomes = {
         m: spec.outcomes if spec is not None else (config.model_sources[m]["formula"].split("~")[0].strip(),)
         for m, spec in specs.items()

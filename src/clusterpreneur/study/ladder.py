@@ -110,9 +110,11 @@ M6 = ModelSpec(
     outcome="takeoff",
     family="bernoulli",
     terms=STUDY_TERM_NAMES,
-    groups=(GroupLevel("country", "country_id"), GroupLevel("region", "region_id", parent="country")),
+    groups=GROUPS,
     baseline=WAVE,
+    hypotheses=HYPOTHESIS_SIGNS,
     description="discrete-time hazard of take-off over survey waves: baseline per wave, STUDY_TERMS, groups",
+    **STUDY_NAMES,
 )
 
 LADDER: dict[str, ModelSpec] = {"M1": M1, "M2": M2, "M3": M3, "M4": M4, "M5": M5, "M6": M6}
