@@ -110,7 +110,9 @@ def test_every_hypothesis_is_answered_in_one_sentence_with_its_evidence(tiny_run
     for item in items:
         words = text(item)
         assert re.search("|".join(VERDICTS), words), words
-        assert "P(" in words and "95% interval" in words and "log-odds per SD" in words
+        assert "P(" in words and "95% interval" in words
+        # standardised terms per SD; a 0/1 term (H5's public-private mix) on its one scale, per unit
+        assert "log-odds per SD" in words or "(0/1) (95% interval" in words, words
     h3 = text(items[2])  # two terms, one combined answer, the evidence of both
     assert "Social capital" in h3 and "peripheral" in h3
     verdict = hyp.loc[hyp["hypothesis"] == "H1", "verdict"].iloc[0]

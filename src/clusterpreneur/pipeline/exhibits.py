@@ -307,6 +307,7 @@ def comparison(src: Sources):
     for c in ("elpd_diff", "dse", "weight", "p", "elpd", "se", "rank"):
         if c not in t:
             t[c] = pd.NA
+    t["rank"] = pd.to_numeric(t["rank"], errors="coerce") + 1  # readers count from 1 (ArviZ from 0)
     if "note" not in t:
         t["note"] = ""
     t["note"] = [

@@ -122,6 +122,8 @@ def hypothesis_facts(src: Sources) -> dict[str, Any]:
                         "lower": r["ci_lower"],
                         "upper": r["ci_upper"],
                         "unit": unit_text(str(r["scale"])),
+                        # every component 0/1: never standardised, one scale (per unit)
+                        "unscaled": all(p.endswith("(0/1)") for p in unit_text(str(r["scale"])).split(" × ")),
                         "verdict": r["verdict"],
                         "truth": truth.get(r["term"]),
                     }
