@@ -170,6 +170,30 @@ def information(spec, prep, group: str, term: str | None, obs: dict[str, np.ndar
     return Information(score, info, np.bincount(idx, minlength=size))
 
 
+def current_information(spec, prep, group: str, eta, obs: dict[str, np.ndarray], x=None) -> Information | None:
+    """Score and Fisher information per group of level ``group`` at the *current* state: the
+    graph's linear predictor ``eta`` without this level's effect (symbolic: intercept, ``X beta``
+    and the levels built before it). Bernoulli/binomial (logit, one outcome) only: per row
+    ``w (y - n p)`` and ``w n p (1 - p)`` with ``p = logistic(eta)``, times ``x`` and ``x^2`` for a
+    slope on ``x``, summed per group in the graph. None for other families (they keep the fixed
+    base point of :func:`information`)."""
+    if spec.family not in ("bernoulli", "binomial") or len(spec.outcomes) > 1:
+        return None
+    y = np.asarray(obs[spec.outcomes[0]], dtype=float)
+    n = prep.data[spec.trials].to_numpy(dtype=float) if spec.family == "binomial" else np.ones_like(y)
+    w = prep.data[spec.weights].to_numpy(dtype=float) if getattr(spec, "weights", None) else np.ones_like(y)
+    w = np.where(np.isnan(y), 0.0, w)
+    p = pt.sigmoid(eta)
+    s_row, i_row = w * (np.nan_to_num(y) - n * p), w * n * p * (1.0 - p)
+    if x is not None:
+        s_row, i_row = s_row * x, i_row * x**2
+    idx = prep.group_index[group]
+    size = len(prep.coords[group])
+    score = pt.inc_subtensor(pt.zeros(size)[idx], s_row)  # duplicates accumulate: per-group sums
+    info = pt.inc_subtensor(pt.zeros(size)[idx], i_row)
+    return Information(score, info, np.bincount(idx, minlength=size))
+
+
 def choose(info: np.ndarray, prior_sd: float) -> str:
     """The automatic parametrisation of one group level or slope.
 
