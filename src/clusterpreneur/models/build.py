@@ -312,17 +312,21 @@ def build_model(
                 eta = eta + _intercept(spec, prep)
         gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
 
-        def effect(name: str, group: str, term: str | None):
+        def effect(name: str, group: str, term: str | None, eta_minus, x=None):
             sigma = _dist(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
-            inf = parametrize.information(spec, prep, group, term, obs) if how[name] == "laplace" else None
+            inf = None
+            if how[name] == "laplace":  # centred at the current state where the family allows
+                inf = parametrize.current_information(spec, prep, group, eta_minus, obs, x)
+                inf = inf or parametrize.information(spec, prep, group, term, obs)
             return parametrize.group_effect(name, sigma, how[name], gdims[group], inf)
 
+        # order matters for laplace: each level is centred given the ones built before it
         for g in spec.groups:
-            u = effect(g.name, g.name, None)
+            u = effect(g.name, g.name, None, eta)
             eta = eta + u[prep.group_index[g.name]]
         for s in spec.slopes:
-            u = effect(s.param, s.group, s.term)
             x = X[:, list(spec.terms).index(s.term)]
+            u = effect(s.param, s.group, s.term, eta, x)
             eta = eta + u[prep.group_index[s.group]] * (x[:, None] if multi else x)
         if multi:
             eta = eta + _initiative_effects(spec, len(spec.outcomes), prep.obs_dim)

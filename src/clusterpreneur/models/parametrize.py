@@ -12,14 +12,20 @@ of :class:`~.spec.GroupLevel` / :class:`~.spec.VaryingSlope`):
 - ``centred``: free ``u_{g} ~ Normal(0, sigma)``;
 - ``laplace``: free ``z_{g} ~ Normal(-m / tau, sigma / tau)``, ``u = m + tau z``, where ``m`` and
   ``tau`` are one Newton step (from ``u = 0``) towards the mode, and the curvature scale, of
-  each group's conditional posterior at the *base point* (every other parameter at zero, the
-  outcome's overall rate as the intercept; see :func:`information`):
-  ``prec = I + 1 / sigma^2``, ``m = g / prec``, ``tau = prec^(-1/2)`` with ``g`` and ``I`` the
-  score and Fisher information of the group's observations at the base point. ``m`` and ``tau``
-  depend on data and ``sigma`` only, so ``u = m + tau z`` is ``Normal(0, sigma)`` exactly: an
-  ordinary PyMC Normal, no Potential, no Jacobian term, prior and SBC draws unchanged. For weakly
-  informed groups ``tau -> sigma`` (non-centred); for well informed ones ``tau -> I^(-1/2)`` and
-  ``z`` is the effect centred on its data (centred), whatever ``sigma`` is.
+  each group's conditional posterior at the *current state*: ``prec = I + 1 / sigma^2``,
+  ``m = g / prec``, ``tau = prec^(-1/2)`` with ``g`` and ``I`` the score and Fisher information
+  of the group's observations at the linear predictor without this level's effect (intercept,
+  ``X beta`` and the levels built before it; :func:`current_information`, in the graph).
+  Levels are built in the spec's order, group levels (``spec.groups``) before slopes, so a
+  level is centred given the earlier ones only: in the study country first, then the many small
+  regions given country and everything else. Given those parameters and ``sigma``, ``m`` and
+  ``tau`` are fixed, so ``u = m + tau z`` is ``Normal(0, sigma)`` exactly: an ordinary PyMC
+  Normal, no Potential, no Jacobian term, prior and SBC draws unchanged. For weakly informed
+  groups ``tau -> sigma`` (non-centred); for well informed ones ``tau -> I^(-1/2)`` and ``z`` is
+  the effect centred on its data (centred), whatever ``sigma`` is. Bernoulli and binomial
+  (logit, one outcome) only; other families keep a fixed *base point* (every other parameter
+  at zero, the outcome's overall rate or mean as the intercept; :func:`information`), where
+  ``m`` and ``tau`` depend on data and ``sigma`` only.
 - ``auto`` (default): :func:`choose`.
 
 Fixed effects (``ModelSpec.fixed_effects``): ``qr`` samples ``(intercept, beta)`` in
@@ -61,7 +67,8 @@ QR_MAX_CONDITION = 1e10
 @dataclass(frozen=True)
 class Information:
     """Score ``g`` and Fisher information ``I`` per group (shape ``(G,)`` or ``(G, outcomes)``)
-    of the likelihood at the base point, and the number of observations per group."""
+    of the likelihood at the base point (arrays) or the current state (tensors), and the number
+    of observations per group."""
 
     score: np.ndarray
     info: np.ndarray
@@ -167,6 +174,30 @@ def information(spec, prep, group: str, term: str | None, obs: dict[str, np.ndar
     info = np.column_stack([np.bincount(idx, i_row[:, k], size) for k in range(i_row.shape[1])])
     if len(spec.outcomes) == 1:
         score, info = score[:, 0], info[:, 0]
+    return Information(score, info, np.bincount(idx, minlength=size))
+
+
+def current_information(spec, prep, group: str, eta, obs: dict, x=None) -> Information | None:
+    """Score and Fisher information per group of level ``group`` at the *current* state: the
+    graph's linear predictor ``eta`` without this level's effect (symbolic: intercept, ``X beta``
+    and the levels built before it). Bernoulli/binomial (logit, one outcome) only: per row
+    ``w (y - n p)`` and ``w n p (1 - p)`` with ``p = logistic(eta)``, times ``x`` and ``x^2`` for a
+    slope on ``x``, summed per group in the graph. None for other families (they keep the fixed
+    base point of :func:`information`)."""
+    if spec.family not in ("bernoulli", "binomial") or len(spec.outcomes) > 1:
+        return None
+    y = np.asarray(obs[spec.outcomes[0]], dtype=float)
+    n = prep.data[spec.trials].to_numpy(dtype=float) if spec.family == "binomial" else np.ones_like(y)
+    w = prep.data[spec.weights].to_numpy(dtype=float) if getattr(spec, "weights", None) else np.ones_like(y)
+    w = np.where(np.isnan(y), 0.0, w)
+    p = pt.sigmoid(eta)
+    s_row, i_row = w * (np.nan_to_num(y) - n * p), w * n * p * (1.0 - p)
+    if x is not None:
+        s_row, i_row = s_row * x, i_row * x**2
+    idx = prep.group_index[group]
+    size = len(prep.coords[group])
+    score = pt.inc_subtensor(pt.zeros(size)[idx], s_row)  # duplicates accumulate: per-group sums
+    info = pt.inc_subtensor(pt.zeros(size)[idx], i_row)
     return Information(score, info, np.bincount(idx, minlength=size))
 
 
