@@ -318,7 +318,7 @@ def test_log_likelihood_and_predictive_draws(family_fits, family):
     assert abs(y.mean() - df["y"].mean()) < 4 * df["y"].std() / np.sqrt(len(df))
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "ordinal"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_predictions_for_seen_and_new_groups(family_fits, family):
     fit, df, _ = family_fits[family]
     new = df.head(3).copy()
@@ -330,7 +330,14 @@ def test_predictions_for_seen_and_new_groups(family_fits, family):
         assert mean["ci_lower"].min() >= 0 and mean["ci_upper"].max() <= 1
     if family in ("poisson", "negative_binomial"):
         assert mean["ci_lower"].min() > 0
+    if family == "ordinal":  # the expected category value, between the first and last category
+        cats = fit.prepared.categories["y"]
+        assert mean["ci_lower"].min() >= min(cats) and mean["ci_upper"].max() <= max(cats)
+        seen = fit.predict(df, seed=1)  # the rows fitted: their expected values average the observed
+        assert abs(seen["mean"].mean() - df["y"].mean()) < 4 * df["y"].std() / np.sqrt(len(df))
     out, draws = fit.predict(new, seed=1, kind="outcome", return_draws=True)
+    if family == "ordinal":
+        assert set(np.unique(draws)) <= set(fit.prepared.categories["y"])
     if get_family(family).integer:
         assert draws.dtype.kind == "i" and draws.min() >= 0
     if family == "binomial":

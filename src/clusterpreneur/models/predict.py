@@ -45,8 +45,10 @@ def _baseline(fit, frame: pd.DataFrame, draws: int | None) -> np.ndarray:
     """The intercept of every row (draws x rows or draws x 1): for a hazard with a baseline per
     wave, the baseline of each row's wave (the probability of take-off in the interval ending
     at that wave)."""
-    alpha = _stacked(fit, "intercept", draws)
     spec = fit.spec
+    if not get_family(spec.family).has_intercept:  # ordinal: the cutpoints carry the location
+        return np.zeros((1, 1))
+    alpha = _stacked(fit, "intercept", draws)
     if spec.baseline is None:
         return alpha[:, None]
     waves = fit.prepared.coords["wave"]
@@ -105,7 +107,9 @@ def predict(
     probability for bernoulli and binomial, per trial; the expected value for gaussian,
     poisson and negative binomial), or draws of the outcome itself (``kind="outcome"``: one
     per posterior draw from the family, with its parameters of that draw; a binomial needs the
-    trials column in ``new_df``). Ordinal models are not predicted here.
+    trials column in ``new_df``). An ordinal model with one outcome gives the expected category
+    value (``kind="mean"``, e.g. the expected rating) or a category (``kind="outcome"``); several
+    correlated ordinal outcomes (one effect per observation) are not predicted here.
 
     Returns a frame with the id column, ``group_status`` ("seen", "new country",
     "new region"), ``mean``, ``sd``, ``ci_lower``, ``median``, ``ci_upper`` (the ``prob``
@@ -116,9 +120,10 @@ def predict(
     """
     spec = fit.spec
     family = get_family(spec.family)
-    if spec.family == "ordinal":
+    if spec.family == "ordinal" and len(spec.outcomes) > 1:
         raise SpecError(
-            f"prediction is implemented for the families with a mean, not for the ordinal model {spec.name!r}"
+            f"model {spec.name!r} has several correlated ordinal outcomes (an effect per observation): "
+            "prediction covers one outcome; fit the outcome you want to predict alone"
         )
     if kind not in ("mean", "outcome"):
         raise SpecError(f"prediction kind must be 'mean' or 'outcome', not {kind!r}")
@@ -193,7 +198,16 @@ def predict(
             if lab not in known and new_level[i] is None:
                 new_level[i] = g.name
                 status[i] = f"new {g.name}"
-    if kind == "mean":
+    if spec.family == "ordinal":
+        y = spec.outcomes[0]
+        cats = np.asarray(fit.prepared.categories[y])
+        params = {"cutpoints": _stacked(fit, f"cutpoints_{y}", draws)[:, None, :]}  # S x 1 x (K-1)
+        if kind == "mean":
+            probs = family.category_probabilities(eta, params["cutpoints"])
+            p = probs @ cats.astype("float64")  # the expected category value
+        else:
+            p = cats[family.draw(_label_rng(seed, "outcome"), eta, params)]
+    elif kind == "mean":
         p = family.mean(eta)
     else:
         params = {k: _stacked(fit, k, draws) for k in family.parameters}
