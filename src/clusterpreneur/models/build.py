@@ -48,7 +48,7 @@ from pymc.distributions.transforms import ordered
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models import parametrize
-from clusterpreneur.models.families import get_family
+from clusterpreneur.models.families import _dist, get_family
 from clusterpreneur.models.spec import (
     DEFAULT_PRIORS,
     ModelSpec,
@@ -199,13 +199,6 @@ def scaled_components(spec: ModelSpec, columns: list[str]) -> list[str]:
             f"of the terms ({candidates})"
         )
     return [c for c in candidates if c in spec.standardize]
-
-
-def _dist(name: str, settings: dict, **kwargs):
-    """A prior from a settings dict ``{"dist": "Normal", "mu": 0, "sigma": 1}``."""
-    s = dict(settings)
-    dist = getattr(pm, s.pop("dist"))
-    return dist(name, **s, **kwargs)
 
 
 def _ordered_cutpoints(name: str, spec: ModelSpec, k: int, dims: str, fallback: str = "cutpoints"):

@@ -155,6 +155,7 @@ class Family:
 
 
 def _dist(name: str, settings: dict, **kwargs):
+    """A prior from a settings dict ``{"dist": "Normal", "mu": 0, "sigma": 1}`` (the graph's one helper)."""
     s = dict(settings)
     return getattr(pm, s.pop("dist"))(name, **s, **kwargs)
 
