@@ -266,3 +266,16 @@ def test_pdf_keeps_every_row_of_every_table(tiny_run, tmp_path):
             wanted[" ".join(numbers) if numbers else row[0]] += 1
         for signature, k in wanted.items():
             assert blob.count(signature) >= k, (name, signature)
+
+
+def test_figures_are_embedded_in_their_lighter_format():
+    from clusterpreneur.pipeline.exhibits import FigureFile
+    from clusterpreneur.pipeline.report import embedded
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8 + (400).to_bytes(4, "big") + b"\0" * 100
+    small_svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="216pt" height="100pt"></svg>'
+    uri, width = embedded(FigureFile("f", "", png, small_svg))
+    assert uri.startswith("data:image/svg+xml;base64,") and width == 288  # 216 pt at 96 px per inch
+    heavy_svg = small_svg.replace(b"></svg>", b">" + b"<path/>" * 100 + b"</svg>")
+    uri, width = embedded(FigureFile("f", "", png, heavy_svg))
+    assert uri.startswith("data:image/png;base64,") and width == 192  # 400 px at 200 dpi

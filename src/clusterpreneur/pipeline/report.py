@@ -77,16 +77,18 @@ def join_and(items) -> str:
 
 
 def embedded(figure: ex.FigureFile, dpi: int = 200) -> tuple[str, int]:
-    """A figure as a data URI (the SVG when there is one: smaller, and sharp in print) and its
-    width in CSS pixels (96 per inch), so that it shows at the size it was drawn."""
-    if figure.svg is not None:
+    """A figure as a data URI and its width in CSS pixels (96 per inch), so that it shows at the
+    size it was drawn. The SVG (sharp in print) unless the PNG is smaller: a plot of thousands of
+    points (trace, rank) is lighter as pixels, and the report stays one small offline file."""
+    png_width = int.from_bytes(figure.png[16:20], "big")  # the PNG's IHDR width in pixels
+    if figure.svg is not None and len(figure.svg) <= len(figure.png):
         head = figure.svg[:2000].decode("utf-8", "replace")
         found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
         if found:
             uri = "data:image/svg+xml;base64," + base64.b64encode(figure.svg).decode("ascii")
             return uri, round(float(found.group(1)) * 96 / 72)
-    width = int.from_bytes(figure.png[16:20], "big")  # the PNG's IHDR width in pixels
-    return "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii"), round(width / dpi * 96)
+    uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
+    return uri, round(png_width / dpi * 96)
 
 
 def render(
