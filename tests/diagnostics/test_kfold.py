@@ -94,7 +94,10 @@ def _ordinal_fit(sigma: float, draws: int = 20):
     """Ratings 1-3 of three outcomes, no country variation, one effect per initiative of SD sigma."""
     rng = np.random.default_rng(3)
     cuts = {
-        f"cutpoints_{y}": ((("chain", "draw", f"threshold_{y}")), np.sort(rng.normal([-1.0, 1.0], 0.3, (1, draws, 2))))
+        f"cutpoints_{y}": (
+            ("chain", "draw", f"threshold_{y}"),
+            np.sort(rng.normal([-1, 1], 0.3, (1, draws, 2))),
+        )
         for y in RATINGS3
     }
     post = xr.Dataset(
@@ -106,7 +109,9 @@ def _ordinal_fit(sigma: float, draws: int = 20):
     return SimpleNamespace(
         spec=ORDINAL,
         idata=xr.DataTree.from_dict({"posterior": post}),
-        prepared=SimpleNamespace(coords={"component": ["breadth"]}, categories={y: [1, 2, 3] for y in RATINGS3}),
+        prepared=SimpleNamespace(
+            coords={"component": ["breadth"]}, categories={y: [1, 2, 3] for y in RATINGS3}
+        ),
         standardizer=Standardizer(center={"breadth": 1.0}, scale={"breadth": 2.0}),
     )
 
@@ -128,7 +133,9 @@ def _ordinal_quadrature(fit, sigma: float, shared: bool) -> float:
             code = int(ORDINAL_TEST[y].iloc[i]) - 1
             e = beta[:, k : k + 1] * x[i] + sigma * nodes[None, :]
             probs.append(expit(padded[:, code + 1, None] - e) - expit(padded[:, code, None] - e))
-        out += np.log(np.prod(probs, axis=0) @ w) if shared else np.sum([np.log(q @ w) for q in probs], axis=0)
+        out += (
+            np.log(np.prod(probs, axis=0) @ w) if shared else np.sum([np.log(q @ w) for q in probs], axis=0)
+        )
     return float(logsumexp(out) - np.log(out.size))
 
 

@@ -44,7 +44,9 @@ def _no_conflict(fit) -> bool:
 
 @pytest.fixture(scope="module")
 def m4_fit():
-    return fit_model(LADDER["M4"], _survey(400, seed=3), draws=1000, tune=1000, chains=2, seed=4, progressbar=False)
+    return fit_model(
+        LADDER["M4"], _survey(400, seed=3), draws=1000, tune=1000, chains=2, seed=4, progressbar=False
+    )
 
 
 def test_m4_conditions_the_ratings_on_takeoff_and_the_facilitator(survey_frame):
@@ -71,7 +73,8 @@ def test_m4_recovers_the_initiative_effect_scale_without_prior_data_conflict(m4_
     assert _no_conflict(m4_fit)
     takeoff = m4_fit.posterior["beta"].sel(term="takeoff").values.reshape(-1, 3)
     lo, hi = np.quantile(takeoff, [0.05, 0.95], axis=0)
-    assert ((lo <= truth["coefficients"]["takeoff"]) & (truth["coefficients"]["takeoff"] <= hi)).all(), (lo, hi)
+    t = truth["coefficients"]["takeoff"]  # each rating's take-off coefficient
+    assert ((lo <= t) & (t <= hi)).all(), (lo, hi, t)
 
 
 @pytest.mark.slow
@@ -86,5 +89,7 @@ def test_m4_recovers_the_initiative_effect_scale_over_seeds():
         assert _no_conflict(fit), seed
     assert sum(hits) >= 4, hits
     shared_only = replace(SimulationParams(), rating_corr=0.999)  # 1.0 is singular for the generator
-    fit = fit_model(LADDER["M4"], _survey(400, seed=3, params=shared_only), draws=1000, tune=1000, chains=2, seed=4)
+    fit = fit_model(
+        LADDER["M4"], _survey(400, seed=3, params=shared_only), draws=1000, tune=1000, chains=2, seed=4
+    )
     assert _covers(fit, "sigma_initiative", ratings_truth(shared_only)["sigma_initiative"])[0]

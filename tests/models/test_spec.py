@@ -70,7 +70,7 @@ def test_unknown_prior_distribution_is_refused(survey_frame):
 
 def test_the_removed_lkj_prior_key_says_why(survey_frame):
     spec = LADDER["M4"].with_overrides(priors={"lkj_eta": {"eta": 2.0}})
-    with pytest.raises(SpecError, match="'lkj_eta' no longer exists: .* share one effect per observation"):
+    with pytest.raises(SpecError, match=r"'lkj_eta' no longer exists: .* share one effect per observation"):
         prepare(spec, survey_frame)
     assert "sigma_initiative" in LADDER["M4"].prior_keys() and "lkj_eta" not in LADDER["M4"].prior_keys()
 

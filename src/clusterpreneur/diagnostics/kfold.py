@@ -1,9 +1,8 @@
 """K-fold cross-validation by country: predictive accuracy where PSIS-LOO is unreliable.
 
-PSIS-LOO leaves out one initiative; with one effect per initiative (M4's effect shared by an
-initiative's three ratings) each initiative's own effect is fitted to its own answers, the
-importance weights get heavy tails and Pareto k is high for many initiatives. Leaving out whole countries instead asks
-the question the study cares about (how well does the model predict initiatives of a country it
+PSIS-LOO leaves out one initiative and needs importance weights, whose tails are heavy (Pareto k
+high) where an initiative's own effect is fitted to its own answers. Leaving out whole countries
+asks the question the study cares about (how well does the model predict initiatives of a country it
 has not seen?) and needs no importance sampling: each fold is refitted with
 :func:`clusterpreneur.models.fit_model` without its countries.
 

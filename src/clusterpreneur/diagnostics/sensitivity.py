@@ -35,7 +35,10 @@ def prior_sensitivity(
             "and pm.compute_log_likelihood"
         )
     raw = az.psense_summary(
-        idata, var_names=var_names, threshold=threshold, prior_var_names=None if priors is None else list(priors)
+        idata,
+        var_names=var_names,
+        threshold=threshold,
+        prior_var_names=None if priors is None else list(priors),
     )
     table = raw.rename_axis("parameter").reset_index()
     table["diagnosis"] = table["diagnosis"].fillna("").astype(str).replace("-", "")
