@@ -404,9 +404,10 @@ def _observation_effect(spec: ModelSpec, prep: Prepared, how: str, obs: dict[str
 
     One effect, not one per outcome with correlations: each observation gives one answer per
     outcome, so an outcome's own (unique) effect is confounded with the logistic error and only
-    the covariance between outcomes is identified. Per-outcome effects left their variances to
-    the shape of the link: the scale drifted along a ridge (scale up, correlation down, cutpoints
-    and coefficients inflated with it) far above the truth. The unique parts are absorbed by the
+    the covariance between outcomes is identified. Per-outcome effects (with an LKJ correlation)
+    left their variances to the shape of the link: the scale drifted along a ridge (scale up,
+    correlation down, cutpoints and coefficients inflated with it) to about 3 against a truth of
+    0.8 (:data:`clusterpreneur.study.ladder.M4`). The unique parts are absorbed by the
     logistic error instead, which attenuates every coefficient slightly (see
     ``clusterpreneur.study.simulate.ratings_truth``).
     """
