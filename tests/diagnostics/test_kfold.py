@@ -80,6 +80,82 @@ def test_a_new_country_effect_is_integrated_over_its_population():
     assert elpd["X"] == pytest.approx(exact, abs=0.02)
 
 
+RATINGS3 = ("r1", "r2", "r3")
+ORDINAL = ModelSpec(
+    name="m", outcome=RATINGS3, family="ordinal", terms=("breadth",), groups=SPEC.groups, obs_dim="initiative"
+)
+ORDINAL_TEST = pd.DataFrame(
+    {"initiative_id": ["a", "b"], "country_id": ["X", "X"], "breadth": [0.0, 3.0],
+     "r1": [1, 3], "r2": [2, 3], "r3": [1, 2]}
+)  # fmt: skip
+
+
+def _ordinal_fit(sigma: float, draws: int = 20):
+    """Ratings 1-3 of three outcomes, no country variation, one effect per initiative of SD sigma."""
+    rng = np.random.default_rng(3)
+    cuts = {
+        f"cutpoints_{y}": (
+            ("chain", "draw", f"threshold_{y}"),
+            np.sort(rng.normal([-1, 1], 0.3, (1, draws, 2))),
+        )
+        for y in RATINGS3
+    }
+    post = xr.Dataset(
+        {"beta": (("chain", "draw", "outcome", "term"), rng.normal(0.5, 0.3, (1, draws, 3, 1))),
+         "sigma_country": (("chain", "draw"), np.zeros((1, draws))),
+         "sigma_initiative": (("chain", "draw"), np.full((1, draws), sigma)), **cuts},
+        coords={"term": ["breadth"], "outcome": list(RATINGS3)},
+    )  # fmt: skip
+    return SimpleNamespace(
+        spec=ORDINAL,
+        idata=xr.DataTree.from_dict({"posterior": post}),
+        prepared=SimpleNamespace(
+            coords={"component": ["breadth"]}, categories={y: [1, 2, 3] for y in RATINGS3}
+        ),
+        standardizer=Standardizer(center={"breadth": 1.0}, scale={"breadth": 2.0}),
+    )
+
+
+def _ordinal_quadrature(fit, sigma: float, shared: bool) -> float:
+    """log mean over draws of prod over initiatives of E_u prod_k p(y_k | eta_k + u_k), by
+    Gauss-Hermite quadrature: u_k one effect shared by the outcomes, or independent per outcome."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    w = weights / weights.sum()
+    post = fit.idata["posterior"]
+    beta = post["beta"].values.reshape(-1, 3)  # S x K
+    x = (ORDINAL_TEST["breadth"].to_numpy() - 1.0) / 2.0
+    out = np.zeros(beta.shape[0])
+    for i in range(len(ORDINAL_TEST)):
+        probs = []  # per outcome: S x nodes
+        for k, y in enumerate(RATINGS3):
+            c = post[f"cutpoints_{y}"].values.reshape(-1, 2)
+            padded = np.column_stack([np.full(len(c), -np.inf), c, np.full(len(c), np.inf)])
+            code = int(ORDINAL_TEST[y].iloc[i]) - 1
+            e = beta[:, k : k + 1] * x[i] + sigma * nodes[None, :]
+            probs.append(expit(padded[:, code + 1, None] - e) - expit(padded[:, code, None] - e))
+        out += (
+            np.log(np.prod(probs, axis=0) @ w) if shared else np.sum([np.log(q @ w) for q in probs], axis=0)
+        )
+    return float(logsumexp(out) - np.log(out.size))
+
+
+def test_a_new_initiatives_ratings_share_one_effect_integrated_over_its_population():
+    fit = _ordinal_fit(sigma=1.5)
+    exact = _ordinal_quadrature(fit, 1.5, shared=True)
+    elpd, _ = heldout_log_density(fit, ORDINAL_TEST, inner=4000, seed=2)
+    assert elpd["X"] == pytest.approx(exact, abs=0.02)
+    # the check can tell the shared effect from independent effects per outcome
+    assert abs(_ordinal_quadrature(fit, 1.5, shared=False) - exact) > 0.1
+
+
+def test_a_fit_with_the_earlier_correlated_effects_is_refused():
+    fit = _ordinal_fit(sigma=1.0)
+    post = fit.idata["posterior"].to_dataset().assign(chol_outcome=(("chain", "draw"), np.zeros((1, 20))))
+    fit.idata = xr.DataTree.from_dict({"posterior": post})
+    with pytest.raises(SpecError, match="refit"):
+        heldout_log_density(fit, ORDINAL_TEST)
+
+
 def test_folds_keep_every_rating_category_in_training():
     from clusterpreneur.diagnostics.kfold import _folds
 

@@ -7,6 +7,8 @@ import pytest
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models import build_model, prepare, sample_prior_predictive
+from clusterpreneur.models.build import parametrization
+from clusterpreneur.models.parametrize import PARAMETRIZATIONS
 from clusterpreneur.study.codebook import RATINGS, SC_ITEMS
 from clusterpreneur.study.ladder import LADDER
 
@@ -73,12 +75,14 @@ def test_m3_latent_measurement_model(mcar_survey):
     assert n_obs == {i: int(df[i].notna().sum()) for i in SC_ITEMS}
 
 
-def test_m4_correlated_ordinal_ratings(small_survey):
+def test_m4_ratings_share_one_initiative_effect(small_survey):
     model = build_model(LADDER["M4"], small_survey.data)
     assert model.coords["outcome"] == RATINGS
     assert {rv.name for rv in model.observed_RVs} == set(RATINGS)
-    assert "chol_outcome" in model.named_vars and "u_initiative" in model.named_vars
+    assert model.named_vars_to_dims["u_initiative"] == ("initiative",)  # one effect, all three ratings
+    assert not {"chol_outcome", "corr_outcome", "corr_outcome_cpc"} & set(model.named_vars)
     assert model.named_vars_to_dims["beta"] == ("outcome", "term")
+    assert parametrization(LADDER["M4"], small_survey.data)["initiative"] in PARAMETRIZATIONS  # chosen
 
 
 def test_m5_shrinkage_and_board_terms(small_survey):

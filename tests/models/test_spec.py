@@ -68,6 +68,13 @@ def test_unknown_prior_distribution_is_refused(survey_frame):
         prepare(spec, survey_frame)
 
 
+def test_the_removed_lkj_prior_key_says_why(survey_frame):
+    spec = LADDER["M4"].with_overrides(priors={"lkj_eta": {"eta": 2.0}})
+    with pytest.raises(SpecError, match=r"'lkj_eta' no longer exists: .* share one effect per observation"):
+        prepare(spec, survey_frame)
+    assert "sigma_initiative" in LADDER["M4"].prior_keys() and "lkj_eta" not in LADDER["M4"].prior_keys()
+
+
 def test_binomial_needs_trials_and_counts(survey_frame):
     with pytest.raises(SpecError, match="trials"):
         ModelSpec(name="b", outcome="n_firms_10plus", family="binomial", terms=("age",)).check()

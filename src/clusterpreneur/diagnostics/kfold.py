@@ -1,15 +1,15 @@
 """K-fold cross-validation by country: predictive accuracy where PSIS-LOO is unreliable.
 
-PSIS-LOO leaves out one initiative; with one effect per initiative (M4's correlated initiative
-effects) each initiative's own effect is fitted to its own answers, the importance weights get
-heavy tails and Pareto k is high for many initiatives. Leaving out whole countries instead asks
-the question the study cares about (how well does the model predict initiatives of a country it
+PSIS-LOO leaves out one initiative and needs importance weights, whose tails are heavy (Pareto k
+high) where an initiative's own effect is fitted to its own answers. Leaving out whole countries
+asks the question the study cares about (how well does the model predict initiatives of a country it
 has not seen?) and needs no importance sampling: each fold is refitted with
 :func:`clusterpreneur.models.fit_model` without its countries.
 
 The held-out density of a country integrates over what is new to the model: for every posterior
-draw ``s``, ``inner`` draws of the new country's effect, its regions' effects and (M4) each
-initiative's correlated effects from their fitted population, so
+draw ``s``, ``inner`` draws of the new country's effect, its regions' effects (one per outcome
+for several ordinal outcomes, as the model has them) and (M4) each initiative's one effect,
+shared by its outcomes, from their fitted population, so
 
 ``log p(y_country | rest) = log mean_s mean_m prod_{rows, outcomes} p(y | theta_s, effects_sm)``.
 
@@ -83,6 +83,11 @@ def heldout_log_density(
     the number of rows left out for a missing predictor."""
     spec = fit.spec
     _check(spec)
+    if "chol_outcome" in fit.idata["posterior"]:
+        raise SpecError(
+            f"the fit of {spec.name!r} has correlated effects per outcome (chol_outcome), the structure of "
+            "earlier versions; refit it: several ordinal outcomes now share one effect per observation"
+        )
     rng = np.random.default_rng(seed)
     cols = fit.prepared.coords["component"]
     z = fit.standardizer.transform(component_frame(spec, test))[cols]
@@ -100,15 +105,15 @@ def heldout_log_density(
     if "intercept" in fit.idata["posterior"]:
         eta = eta + _draws(fit, "intercept", idx)[:, None, None]
     eta = np.broadcast_to(eta[:, None], (s_n, inner, n, eta.shape[-1])).copy()  # S x M x n x K
-    for g in spec.groups:
+    k_out = eta.shape[-1]
+    for g in spec.groups:  # a new group's effect per outcome (the model's u_{g} over g x outcome)
         labels, code = np.unique(test[g.column].astype(str).to_numpy(), return_inverse=True)
         sigma = _draws(fit, f"sigma_{g.name}", idx)
-        u = rng.normal(size=(s_n, inner, labels.size)) * sigma[:, None, None]
-        eta += u[:, :, code][..., None]
-    if multi:  # each initiative's correlated effects over the outcomes
-        chol = _draws(fit, "chol_outcome", idx)  # S x K x K
-        e = rng.normal(size=(s_n, inner, n, chol.shape[-1]))
-        eta += np.einsum("smnk,sjk->smnj", e, chol)
+        u = rng.normal(size=(s_n, inner, labels.size, k_out)) * sigma[:, None, None, None]
+        eta += u[:, :, code]
+    if multi:  # each initiative's one effect, shared by its outcomes
+        sigma = _draws(fit, f"sigma_{spec.obs_dim}", idx)
+        eta += (rng.normal(size=(s_n, inner, n)) * sigma[:, None, None])[..., None]
     loglik = np.zeros((s_n, inner, n))
     for k, y in enumerate(spec.outcomes):
         obs = ys[y].to_numpy()

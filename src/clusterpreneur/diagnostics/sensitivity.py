@@ -17,13 +17,16 @@ def prior_sensitivity(
     *,
     var_names: Sequence[str] | None = None,
     threshold: float = 0.05,
+    priors: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """``az.psense_summary`` as a tidy table with boolean flags.
 
     Columns: ``parameter, prior, likelihood`` (CJS-based sensitivities to power-scaling the
     prior / the likelihood), ``diagnosis`` (ArviZ text, empty when fine),
     ``prior_data_conflict`` (both above ``threshold``) and ``weak_likelihood`` (prior above,
-    likelihood below). Needs ``log_prior`` and ``log_likelihood`` groups.
+    likelihood below). Needs ``log_prior`` and ``log_likelihood`` groups. ``priors`` names the
+    ``log_prior`` terms to power-scale (selective power-scaling, e.g. ``["sigma_initiative"]``: is
+    that parameter's own prior in conflict with the data?); default every term.
     """
     missing = [g for g in ("log_prior", "log_likelihood") if g not in idata.children]
     if missing:
@@ -31,7 +34,12 @@ def prior_sensitivity(
             f"prior sensitivity needs the groups {missing}: add them with pm.stats.compute_log_prior "
             "and pm.compute_log_likelihood"
         )
-    raw = az.psense_summary(idata, var_names=var_names, threshold=threshold)
+    raw = az.psense_summary(
+        idata,
+        var_names=var_names,
+        threshold=threshold,
+        prior_var_names=None if priors is None else list(priors),
+    )
     table = raw.rename_axis("parameter").reset_index()
     table["diagnosis"] = table["diagnosis"].fillna("").astype(str).replace("-", "")
     table["prior_data_conflict"] = table["diagnosis"].eq(PRIOR_DATA_CONFLICT)

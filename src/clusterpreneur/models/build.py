@@ -22,9 +22,9 @@ Naming that other modules (diagnostics, SBC, prediction) rely on:
 - imputed predictor values ``{component}_imputed`` over dim ``{component}_missing``;
 - M3: ``sc_latent`` over ``initiative``, ``discrimination`` over ``item``, free ordered
   ``difficulty_{item}`` and the deterministic ``cutpoints_{item}`` = discrimination x difficulty;
-- M4: ``sigma_initiative`` (one scale), ``corr_outcome_cpc`` (free, LKJ via partial
-  correlations), deterministic ``corr_outcome`` and ``chol_outcome`` (outcome x outcome_
-  Cholesky factor of the covariance), ``z_initiative``, ``u_initiative``;
+- several ordinal outcomes (M4): one effect per observation shared by its outcomes, named as a
+  group level of the observation dimension: ``sigma_initiative``, ``z_initiative`` (free unless
+  centred) and ``u_initiative`` over ``initiative`` (see :func:`_observation_effect`);
 - horseshoe: ``hs_tau`` / ``hs_lambda`` are deterministics of ``hs_*_a`` (half-normal) and
   ``hs_*_b`` (inverse-gamma); ordinal likelihoods store no ``*_probs``.
 
@@ -322,7 +322,7 @@ def build_model(
             u = effect(s.param, s.group, s.term, eta, x)
             eta = eta + u[prep.group_index[s.group]] * (x[:, None] if multi else x)
         if multi:
-            eta = eta + _initiative_effects(spec, len(spec.outcomes), prep.obs_dim)
+            eta = eta + _observation_effect(spec, prep, how[prep.obs_dim], obs)[:, None]
         _likelihood(spec, prep, eta, obs, n)
     return model
 
@@ -397,50 +397,24 @@ def _design_in_graph(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarray]
     return pt.stack([_product([cols[c] for c in t.components]) for t in spec.term_objects], axis=1)
 
 
-def _initiative_effects(spec: ModelSpec, k: int, obs: str):
-    """Correlated initiative-level effects of several ordinal outcomes (non-centred).
+def _observation_effect(spec: ModelSpec, prep: Prepared, how: str, obs: dict[str, np.ndarray]):
+    """The effect ``u_{obs}`` each observation (M4: initiative) shares over its ordinal outcomes,
+    ``Normal(0, sigma_{obs})``, added to every outcome's linear predictor: a varying intercept per
+    observation over its repeated ratings, sampled as :mod:`.parametrize` chooses.
 
-    Each initiative gives one rating per outcome, so an outcome's own effect variance is only
-    weakly identified (it trades off against the scale of that outcome's cutpoints and
-    coefficients); the cross-outcome covariances carry the information. The effects therefore
-    share one scale ``sigma_initiative`` (the ratings use the same 1-5 scale) and an LKJ prior
-    on their correlation (``corr_outcome``, Cholesky factor); ``chol_outcome`` is the Cholesky
-    factor of their covariance, ``sigma_initiative * corr``.
+    One effect, not one per outcome with correlations: each observation gives one answer per
+    outcome, so an outcome's own (unique) effect is confounded with the logistic error and only
+    the covariance between outcomes is identified. Per-outcome effects (with an LKJ correlation)
+    left their variances to the shape of the link: the scale drifted along a ridge (scale up,
+    correlation down, cutpoints and coefficients inflated with it) to about 3 against a truth of
+    0.8 (:data:`clusterpreneur.study.ladder.M4`). The unique parts are absorbed by the
+    logistic error instead, which attenuates every coefficient slightly (see
+    ``clusterpreneur.study.simulate.ratings_truth``).
     """
-    model = pm.modelcontext(None)
-    model.add_coord("outcome_", model.coords["outcome"])
-    sigma = _dist(f"sigma_{obs}", spec.prior(f"sigma_{obs}", "sigma"))
-    corr_chol = _lkj_corr_cholesky("corr_outcome", k, spec.prior("lkj_eta")["eta"], model.coords["outcome"])
-    pm.Deterministic("corr_outcome", pt.dot(corr_chol, corr_chol.T), dims=("outcome", "outcome_"))
-    chol = pm.Deterministic("chol_outcome", sigma * corr_chol, dims=("outcome", "outcome_"))
-    z_i = pm.Normal(f"z_{obs}", 0.0, 1.0, dims=(obs, "outcome"))
-    return pm.Deterministic(f"u_{obs}", pt.dot(z_i, chol.T), dims=(obs, "outcome"))
-
-
-def _lkj_corr_cholesky(name: str, k: int, eta: float, labels: list[str]):
-    """Cholesky factor of an LKJ(eta) correlation matrix from canonical partial correlations.
-
-    The vine construction (Lewandowski, Kurowicka & Joe 2009): partial correlation ``(i, j)``
-    given the outcomes before ``j`` is ``2 Beta(b_j, b_j) - 1`` with ``b_j = eta + (k - 2 - j) / 2``;
-    the Cholesky factor follows row by row (as Stan's ``read_corr_L``). Free variable
-    ``{name}_cpc`` (on (0, 1)) over dim ``{name}_pair``.
-    """
-    pairs = [(i, j) for i in range(1, k) for j in range(i)]
-    model = pm.modelcontext(None)
-    model.add_coord(f"{name}_pair", [f"{labels[i]}|{labels[j]}" for i, j in pairs])
-    b = np.array([eta + (k - 2 - j) / 2.0 for _, j in pairs])
-    u = pm.Beta(f"{name}_cpc", alpha=b, beta=b, dims=f"{name}_pair")
-    cpc = 2.0 * u - 1.0
-    rows = [pt.concatenate([pt.ones(1), pt.zeros(k - 1)])]
-    for i in range(1, k):
-        entries, rest = [], pt.as_tensor_variable(1.0)
-        for j in range(i):
-            z = cpc[pairs.index((i, j))]
-            entries.append(z if j == 0 else z * pt.sqrt(rest))
-            rest = rest - entries[-1] ** 2
-        entries.append(pt.sqrt(rest))
-        rows.append(pt.concatenate([pt.stack(entries), pt.zeros(k - 1 - i)]))
-    return pt.stack(rows)
+    name = prep.obs_dim
+    sigma = _dist(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
+    inf = parametrize.observation_information(spec, prep, obs) if how == "laplace" else None
+    return parametrize.group_effect(name, sigma, how, name, inf)
 
 
 def _product(xs):

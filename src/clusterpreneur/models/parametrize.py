@@ -6,7 +6,9 @@ of the spec's hash (:meth:`ModelSpec.sha256`) and recorded per fit in
 ``idata.attrs["parametrization"]``.
 
 Group effects ``u ~ Normal(0, sigma)`` of a group level or a varying slope (``parametrization``
-of :class:`~.spec.GroupLevel` / :class:`~.spec.VaryingSlope`):
+of :class:`~.spec.GroupLevel` / :class:`~.spec.VaryingSlope`), and the effect each observation
+shares over several ordinal outcomes (a group per observation; always ``auto``, keyed by
+``spec.obs_dim``, its information summed over the outcomes: :func:`observation_information`):
 
 - ``non-centred``: free ``z_{g} ~ Normal(0, 1)``, ``u = sigma z``;
 - ``centred``: free ``u_{g} ~ Normal(0, sigma)``;
@@ -177,6 +179,13 @@ def information(spec, prep, group: str, term: str | None, obs: dict[str, np.ndar
     return Information(score, info, np.bincount(idx, minlength=size))
 
 
+def observation_information(spec, prep, obs: dict[str, np.ndarray]) -> Information:
+    """Score and Fisher information at the base point of the effect each observation shares
+    over several ordinal outcomes (one group per row): the sums of its outcomes' row terms."""
+    s_row, i_row = _row_terms(spec, prep, obs)
+    return Information(s_row.sum(axis=1), i_row.sum(axis=1), (i_row > 0).sum(axis=1))
+
+
 def current_information(spec, prep, group: str, eta, obs: dict, x=None) -> Information | None:
     """Score and Fisher information per group of level ``group`` at the *current* state: the
     graph's linear predictor ``eta`` without this level's effect (symbolic: intercept, ``X beta``
@@ -237,6 +246,9 @@ def plan(spec, prep, obs: dict[str, np.ndarray]) -> dict[str, str]:
             inf = information(spec, prep, group, term, obs)
             chosen = choose(inf.info, prior_scale(spec.prior(f"sigma_{name}", "sigma")))
         out[name] = chosen
+    if len(spec.outcomes) > 1:  # one effect per observation, shared by its outcomes
+        inf = observation_information(spec, prep, obs)
+        out[spec.obs_dim] = choose(inf.info, prior_scale(spec.prior(f"sigma_{spec.obs_dim}", "sigma")))
     fixed = spec.fixed_effects
     why = qr_applies(spec, prep)
     if fixed == "qr" and why is not None:

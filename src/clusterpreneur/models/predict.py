@@ -109,7 +109,7 @@ def predict(
     per posterior draw from the family, with its parameters of that draw; a binomial needs the
     trials column in ``new_df``). An ordinal model with one outcome gives the expected category
     value (``kind="mean"``, e.g. the expected rating) or a category (``kind="outcome"``); several
-    correlated ordinal outcomes (one effect per observation) are not predicted here.
+    ordinal outcomes (sharing one effect per observation) are not predicted here.
 
     Returns a frame with the id column, ``group_status`` ("seen", "new country",
     "new region"), ``mean``, ``sd``, ``ci_lower``, ``median``, ``ci_upper`` (the ``prob``
@@ -122,7 +122,7 @@ def predict(
     family = get_family(spec.family)
     if spec.family == "ordinal" and len(spec.outcomes) > 1:
         raise SpecError(
-            f"model {spec.name!r} has several correlated ordinal outcomes (an effect per observation): "
+            f"model {spec.name!r} has several ordinal outcomes (sharing an effect per observation): "
             "prediction covers one outcome; fit the outcome you want to predict alone"
         )
     if kind not in ("mean", "outcome"):

@@ -1,7 +1,7 @@
 """Declarative model specifications: plain data, validated against a frame, saved with every fit.
 
 A :class:`ModelSpec` says *what* to fit (outcome and family, predictors, group levels, varying
-slopes, latent measurement model, correlated ordinal outcomes, shrinkage, imputation, prior
+slopes, latent measurement model, several ordinal outcomes, shrinkage, imputation, prior
 overrides); :mod:`clusterpreneur.models.build` turns it into a PyMC model. Specs round-trip
 through JSON (``to_json`` / ``from_json``) and have a content hash (``sha256``).
 
@@ -28,7 +28,7 @@ from clusterpreneur.models.parametrize import FIXED_EFFECTS, check_name
 Family = str
 """A family name: one of :data:`clusterpreneur.models.families.FAMILIES`."""
 
-RESERVED_DIMS = ("term", "component", "item", "outcome", "outcome_", "main_term", "shrunk_term", "wave")
+RESERVED_DIMS = ("term", "component", "item", "outcome", "main_term", "shrunk_term", "wave")
 """Dimension names the graph uses itself: no group level or observation dimension may take them."""
 
 
@@ -39,7 +39,6 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "cutpoints": {"dist": "Normal", "mu": 0.0, "sigma": 3.0},
     "difficulty": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
     "discrimination": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5},
-    "lkj_eta": {"eta": 2.0},
     "horseshoe": {"tau0": 0.1, "slab_scale": 1.0, "slab_df": 4.0, "local_df": 1.0},
     "shrinkage_normal": {"sigma": 0.25},
     **FAMILY_PRIORS,
@@ -182,8 +181,10 @@ class ModelSpec:
     :meth:`from_formula` (the study's ladder is in :mod:`clusterpreneur.study.ladder`).
 
     ``outcome`` is one column (``bernoulli`` / ``binomial`` / ``ordinal``) or, for ``ordinal``
-    only, several columns modelled as correlated cumulative logits (an LKJ prior on the
-    correlation of observation-level effects over dim ``outcome``). ``categories`` fixes the
+    only, several columns modelled as cumulative logits over dim ``outcome`` that share one
+    effect per observation (``sigma_{obs_dim}``: a varying intercept per observation over its
+    answers; with one answer per outcome, outcome-specific effects would not be identified).
+    ``categories`` fixes the
     ordinal categories (each must be observed); by default they are the integers from the
     observed minimum to maximum of each outcome, and a gap is an error.
     ``terms`` are columns or products of columns (``"x:z"``); a dummy of a categorical column
@@ -300,7 +301,6 @@ class ModelSpec:
                 out[f"cutpoints_{y}"] = "cutpoints"
             if len(self.outcomes) > 1:
                 out[f"sigma_{self.obs_dim}"] = "sigma"
-                out["lkj_eta"] = "lkj_eta"
         if self.latent is not None:
             out["discrimination"] = "discrimination"
             for item in self.latent.items:
@@ -388,7 +388,7 @@ class ModelSpec:
         if len(self.outcomes) > 1 and self.family != "ordinal":
             raise SpecError(
                 f"spec {self.name!r}: several outcomes {self.outcomes} need family 'ordinal' "
-                f"(correlated cumulative logits); give one outcome for {self.family!r}"
+                f"(cumulative logits sharing an effect per observation); give one outcome for {self.family!r}"
             )
         if family.needs_trials and not self.trials:
             raise SpecError(f"spec {self.name!r}: family {self.family!r} needs `trials` (a column of counts)")
@@ -455,6 +455,11 @@ class ModelSpec:
                 f"latent variable {self.latent.name!r} replaces {self.latent.replaces!r}, which no term uses"
             )
         valid = self.prior_keys()
+        if "lkj_eta" in self.priors:
+            raise SpecError(
+                f"spec {self.name!r}: prior key 'lkj_eta' no longer exists: several ordinal outcomes share "
+                "one effect per observation (no correlation matrix, no LKJ prior); remove the key"
+            )
         unknown = [k for k in self.priors if k not in valid]
         if unknown:
             raise SpecError(

@@ -155,7 +155,7 @@ def plan(
                 rule=RULE,
             )
         )
-    for m in config.kfold:  # where PSIS-LOO is unreliable: refits without whole countries
+    for m in config.kfold:  # prediction of unseen countries: refits without whole countries
         settings, seed = config.settings_for(m), config.seed_for(m)
         spec = model_spec(config, m)
         kf = KFoldStep(

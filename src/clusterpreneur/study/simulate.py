@@ -20,7 +20,7 @@ tunable parameter of :class:`SimulationParams`:
    that encodes H4 on top of the anchor-firm effect.
 5. Three performance ratings (1-5) are correlated cumulative-logit outcomes whose top
    cutpoints are solved so that the expected shares rating 4 or 5 are the published
-   85% / 89% / 81%.
+   85% / 89% / 81%; :func:`ratings_truth` restates their truth on the scale of M4.
 6. Scenarios: ``default``, ``null_social_capital`` (no social-capital effect),
    ``null_hypotheses`` (every hypothesised effect H1-H6 zero: the terms of :data:`STUDY_TERMS`
    with a hypothesis, the critical-mass threshold and social capital's effect on the ratings;
@@ -229,6 +229,45 @@ def performance_ratings(
         cuts_used[name] = cuts.round(6).tolist()
         ratings[name] = 1 + (rng.uniform(size=(n, 1)) < expit(latent[:, None] - cuts[None, :])).sum(axis=1)
     return ratings, cuts_used
+
+
+LOGISTIC_VARIANCE = np.pi**2 / 3.0
+"""Variance of the standard logistic error of a cumulative logit."""
+
+
+def ratings_truth(p: SimulationParams | None = None) -> dict[str, float | dict[str, float]]:
+    """The truth of the ratings on the scale of M4, which gives each initiative one effect shared
+    by its three ratings (:data:`clusterpreneur.study.ladder.M4`).
+
+    The generator's initiative effects are ``MVN(0, rating_sd^2 R)`` with correlation
+    ``rating_corr`` between the ratings: a shared part with SD ``shared_sd = rating_sd *
+    sqrt(rating_corr)`` plus a unique part per rating with SD ``unique_sd = rating_sd *
+    sqrt(1 - rating_corr)``. With one answer per rating, the unique part is indistinguishable
+    from the logistic error: a cumulative logit with error ``logistic + N(0, unique_sd^2)`` is
+    close to one with a logistic error rescaled to the same variance, so on M4's scale every
+    latent-scale quantity (coefficients, shared SD, cutpoints) is multiplied by ``attenuation =
+    sqrt(LOGISTIC_VARIANCE / (LOGISTIC_VARIANCE + unique_sd^2))`` (0.955 by default). Returns
+    those, ``sigma_initiative = shared_sd * attenuation`` and ``coefficients`` (take-off,
+    standardised latent social capital as ``sc_score``, facilitator) on M4's scale; the other
+    terms' truth is zero. Exact when ``rating_corr`` is 1 (the attenuation is then 1). States
+    the generating process of :func:`performance_ratings`; it changes nothing in it.
+    """
+    p = p or SimulationParams()
+    shared = p.rating_sd * np.sqrt(p.rating_corr)
+    unique = p.rating_sd * np.sqrt(1.0 - p.rating_corr)
+    a = float(np.sqrt(LOGISTIC_VARIANCE / (LOGISTIC_VARIANCE + unique**2)))
+    latent = {
+        "takeoff": p.rating_takeoff_effect,
+        "sc_score": p.rating_sc_effect,
+        "facilitator": p.rating_facilitator_effect,
+    }
+    return {
+        "sigma_initiative": float(shared * a),
+        "shared_sd": float(shared),
+        "unique_sd": float(unique),
+        "attenuation": a,
+        "coefficients": {k: float(v * a) for k, v in latent.items()},
+    }
 
 
 MAX_REGIONS_PER_COUNTRY = 8

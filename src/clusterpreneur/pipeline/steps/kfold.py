@@ -1,7 +1,8 @@
 """Step ``kfold:<M>``: K-fold cross-validation by country of one rung (``[diagnostics] kfold``).
 
-Where PSIS-LOO is unreliable (M4: one effect per initiative, many high Pareto k), the report gives
-:func:`clusterpreneur.diagnostics.kfold.kfold_by_country` instead: the rung refitted ``k`` times
+Beside PSIS-LOO (one more initiative of the countries seen; unreliable where many Pareto k are
+high), the report gives :func:`clusterpreneur.diagnostics.kfold.kfold_by_country` for the rungs
+``[diagnostics] kfold`` names (initiatives of unseen countries): the rung refitted ``k`` times
 without a group of countries, each held-out country scored with its new effects integrated out.
 The folds sample with the rung's sampler and chains, at most ``FOLD_DRAWS`` draws (an ELPD needs
 far fewer draws than the reported fit's tails). Writes ``kfold.csv`` (one row per country) and
