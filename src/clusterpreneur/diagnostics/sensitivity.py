@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import arviz as az
@@ -26,7 +27,7 @@ def prior_sensitivity(
     ``prior_data_conflict`` (both above ``threshold``) and ``weak_likelihood`` (prior above,
     likelihood below). Needs ``log_prior`` and ``log_likelihood`` groups. ``priors`` names the
     ``log_prior`` terms to power-scale (selective power-scaling, e.g. ``["sigma_initiative"]``: is
-    that parameter's own prior in conflict with the data?); default every term.
+    that parameter's own prior in conflict with the data?); default :func:`population_priors`.
     """
     missing = [g for g in ("log_prior", "log_likelihood") if g not in idata.children]
     if missing:
@@ -38,13 +39,33 @@ def prior_sensitivity(
         idata,
         var_names=var_names,
         threshold=threshold,
-        prior_var_names=None if priors is None else list(priors),
+        prior_var_names=list(population_priors(idata) if priors is None else priors) or None,
     )
     table = raw.rename_axis("parameter").reset_index()
     table["diagnosis"] = table["diagnosis"].fillna("").astype(str).replace("-", "")
     table["prior_data_conflict"] = table["diagnosis"].eq(PRIOR_DATA_CONFLICT)
     table["weak_likelihood"] = table["diagnosis"].eq(WEAK_LIKELIHOOD)
     return table
+
+
+def population_priors(idata: xr.DataTree) -> list[str]:
+    """The ``log_prior`` terms that power-scaling scales by default: all but the group-level ones.
+
+    A group-level term holds one value per group or per observation (its dims include a group
+    level or the observation dimension of the fit's spec): group effects, whatever coordinates
+    the sampler moves them in (non-centred ``z``, laplace-centred ``z``, centred ``u``), and
+    latent scores. Their "prior" is part of the hierarchical model, and its density depends on the
+    parametrisation, so scaling it would make the diagnosis depend on how the sampler moves the
+    model. Power-scaling the population-level priors (coefficients, cutpoints, scales) alone is
+    the usual choice (as brms's ``lprior``). Without a spec in the attributes: every term.
+    """
+    names = list(idata["log_prior"].data_vars)
+    spec_json = idata.attrs.get("spec_json")
+    if not spec_json:
+        return names
+    spec = json.loads(spec_json)
+    grouped = {spec.get("obs_dim", "obs"), *(g["name"] for g in spec.get("groups", ()))}
+    return [n for n in names if not grouped & set(idata["log_prior"][n].dims)]
 
 
 def sensitivity_tables(

@@ -4,7 +4,8 @@ The stored fit (``fit.nc``) holds every posterior variable except the standardis
 ``z_*`` of group effects whose effects ``u_*`` are stored too (the effects are what is checked
 and reported), in single precision; the pointwise log-likelihood of the model's outcomes
 (single precision) and one per-draw total of any other likelihood terms (the measurement items of
-a latent variable); the joint log prior per draw (all that power-scaling needs); the sampler
+a latent variable); the per-draw sum of the population-level log priors (``population``: what
+power-scaling scales, :func:`clusterpreneur.diagnostics.sensitivity.population_priors`); the sampler
 statistics the convergence gate reads; the observed and constant data. Every array is
 zlib-compressed. For ordinal outcomes it also stores posterior predictive replicates on about
 ``ppc_draws`` evenly spaced draws (``predictive.nc``), drawn from the model's one PyMC graph.
@@ -24,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from clusterpreneur.diagnostics.gate import DEPTH_STATS, TREEDEPTH_FLAGS
+from clusterpreneur.diagnostics.sensitivity import population_priors
 from clusterpreneur.pipeline.artefacts import read_frame, write_netcdf
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
@@ -87,8 +89,9 @@ def compact_fit(idata: xr.DataTree) -> xr.DataTree:
         groups["log_likelihood"] = _compressed(keep)
     if "log_prior" in idata.children:
         lp = idata["log_prior"].to_dataset()
-        total = sum(lp[v].sum([d for d in lp[v].dims if d not in ("chain", "draw")]) for v in lp.data_vars)
-        groups["log_prior"] = _compressed(xr.Dataset({"joint": total}), single=False)
+        scaled = population_priors(idata)
+        total = sum(lp[v].sum([d for d in lp[v].dims if d not in ("chain", "draw")]) for v in scaled)
+        groups["log_prior"] = _compressed(xr.Dataset({"population": total}), single=False)
     if "sample_stats" in idata.children:
         st = idata["sample_stats"].to_dataset()
         groups["sample_stats"] = _compressed(st[[v for v in GATE_STATS if v in st]], single=False)
