@@ -162,18 +162,17 @@ FREEZE_MAX_BYTES = 1_000_000
 (``freeze_model``), see :func:`nutpie_compile_kwargs`."""
 
 
-def nutpie_compile_kwargs(model: pm.Model, observed) -> dict:
+def nutpie_compile_kwargs(model: pm.Model) -> dict:
     """How nutpie compiles ``model``: with its data frozen in as constants (``freeze_model=True``,
-    nutpie's documented option) unless ``observed`` replaces the outcome or a data array is larger
-    than :data:`FREEZE_MAX_BYTES`.
+    nutpie's documented option) unless a data array is larger than :data:`FREEZE_MAX_BYTES`.
 
     Each shared array costs nutpie's numba wrapper about a second of compiling in every process,
     while a frozen graph is found in PyTensor's on-disk cache by its constants: a warm fit of the
     same data compiles less. Larger arrays would not be cached (numba embeds arrays above about
-    1 MB as uncacheable globals), and SBC's new outcome values must stay data (:mod:`.build`).
+    1 MB as uncacheable globals).
     """
     small = all(np.asarray(v.get_value()).nbytes <= FREEZE_MAX_BYTES for v in model.data_vars)
-    return {"freeze_model": observed is None and small}
+    return {"freeze_model": small}
 
 
 def drop_start_values(model: pm.Model) -> pm.Model:
@@ -245,7 +244,7 @@ def fit_model(
         target_accept = HORSESHOE_TARGET_ACCEPT  # smaller steps in the horseshoe's funnels
     kwargs = {} if target_accept is None else {"nuts": {"target_accept": target_accept}}
     if sampler == "nutpie":
-        kwargs["compile_kwargs"] = nutpie_compile_kwargs(model, observed)
+        kwargs["compile_kwargs"] = nutpie_compile_kwargs(model)
     with model:
         idata = pm.sample(
             draws=draws,
