@@ -108,3 +108,14 @@ def test_prior_predictive_from_the_same_spec(small_survey):
     assert set(np.unique(y.values)) <= {0, 1}
     again = sample_prior_predictive(LADDER["M2"], small_survey.data, draws=50, seed=1)
     np.testing.assert_array_equal(again["prior"]["beta"].values, prior["prior"]["beta"].values)
+
+
+def test_nutpie_freezes_small_data(small_survey, monkeypatch):
+    """Frozen data: a warm fit of the same data finds its graph in the cache and nutpie's wrapper
+    has no shared array to compile for; large arrays stay data."""
+    from clusterpreneur.models import fit
+
+    model = build_model(LADDER["M1"], small_survey.data)
+    assert fit.nutpie_compile_kwargs(model) == {"freeze_model": True}
+    monkeypatch.setattr(fit, "FREEZE_MAX_BYTES", model["design"].get_value().nbytes - 1)
+    assert fit.nutpie_compile_kwargs(model) == {"freeze_model": False}

@@ -157,6 +157,24 @@ def _attrs(
     }
 
 
+FREEZE_MAX_BYTES = 1_000_000
+"""nutpie compiles a model whose data arrays are all at most this large with the data frozen in
+(``freeze_model``), see :func:`nutpie_compile_kwargs`."""
+
+
+def nutpie_compile_kwargs(model: pm.Model) -> dict:
+    """How nutpie compiles ``model``: with its data frozen in as constants (``freeze_model=True``,
+    nutpie's documented option) unless a data array is larger than :data:`FREEZE_MAX_BYTES`.
+
+    Each shared array costs nutpie's numba wrapper about a second of compiling in every process,
+    while a frozen graph is found in PyTensor's on-disk cache by its constants: a warm fit of the
+    same data compiles less. Larger arrays would not be cached (numba embeds arrays above about
+    1 MB as uncacheable globals).
+    """
+    small = all(np.asarray(v.get_value()).nbytes <= FREEZE_MAX_BYTES for v in model.data_vars)
+    return {"freeze_model": small}
+
+
 def drop_start_values(model: pm.Model) -> pm.Model:
     """The model without its start values (the ordered cutpoints' spread start, see
     :func:`clusterpreneur.models.build._ordered_cutpoints`): they only place the sampler's first
@@ -225,6 +243,8 @@ def fit_model(
     if target_accept is None and spec.shrinkage_terms and spec.shrinkage == "horseshoe":
         target_accept = HORSESHOE_TARGET_ACCEPT  # smaller steps in the horseshoe's funnels
     kwargs = {} if target_accept is None else {"nuts": {"target_accept": target_accept}}
+    if sampler == "nutpie":
+        kwargs["compile_kwargs"] = nutpie_compile_kwargs(model)
     with model:
         idata = pm.sample(
             draws=draws,
