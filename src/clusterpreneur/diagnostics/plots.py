@@ -348,7 +348,18 @@ def plot_sbc_ecdf(result, path: str | Path | None = None, *, backend: str | None
     import xarray as xr
 
     dt = result if isinstance(result, xr.DataTree) else result.ranks
-    pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend)
+    u = dt["prior_sbc"].to_dataset()
+    n_panels = sum(int(da.size // max(1, da.sizes["simulation"])) for da in u.data_vars.values())
+    cols = min(4, max(1, n_panels))
+    rows = -(-n_panels // cols)
+    layout = {}  # readable at page width: four panels a row, titles and p-values that do not overlap
+    if backend in (None, "matplotlib"):
+        layout = {
+            "col_wrap": cols,
+            "figure_kwargs": {"figsize": (2.6 * cols, 1.9 * rows), "layout": "constrained"},
+            "visuals": {"title": {"size": 9}, "p_value_text": {"size": 7}},
+        }
+    pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend, **layout)
     if path is not None and backend != "none":
         paths = save_figure(pc, path)
         if pc.backend == "matplotlib":
