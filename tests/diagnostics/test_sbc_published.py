@@ -83,3 +83,24 @@ def test_publish_copies_complete_runs_only_and_keeps_the_manifest_true(tmp_path)
 
 def test_a_folder_without_manifest_is_a_problem(tmp_path):
     assert check_published(tmp_path) == [f"{tmp_path / PUBLISHED_MANIFEST} is missing"]
+
+
+def test_the_record_compares_each_simulation_with_the_studys_parametrisation():
+    """``ladder_record``: the rung's spec hash and whether every simulation was sampled as the
+    study's own fit is (``build.parametrization`` on the shipped survey)."""
+    import pandas as pd
+
+    from clusterpreneur.diagnostics.sbc import ladder_record, study_data
+    from clusterpreneur.models.build import parametrization
+
+    study = parametrization(LADDER["M1"], study_data("M1"))
+    same = json.dumps({k: str(v) for k, v in study.items()}, sort_keys=True)
+    other = json.dumps({**{k: str(v) for k, v in study.items()}, "region": "non-centred"})
+    rec = ladder_record("M1", pd.DataFrame({"parametrization": [same, same]}))
+    assert rec["spec_sha256"] == LADDER["M1"].sha256()
+    assert rec["study_parametrization"] == {k: str(v) for k, v in study.items()}
+    assert rec["parametrization_as_study"] is True
+    assert (
+        ladder_record("M1", pd.DataFrame({"parametrization": [same, other]}))["parametrization_as_study"]
+        is False
+    )

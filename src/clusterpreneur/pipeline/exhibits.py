@@ -660,7 +660,7 @@ def sbc(src: Sources):
         for s, w, p in zip(stale, was, t["passed"], strict=True)
     ]  # fmt: skip
     t["flagged"] = t["flagged"].astype(object).where(t["flagged"].notna(), "")
-    t["when"] = t["finished_utc"].fillna("").str[:10]
+    t["when"] = t["finished_utc"].fillna("").str[:16].str.replace("T", " ") + " UTC"
     tune = t["tune"] if "tune" in t else pd.Series([None] * len(t), index=t.index)
     t["fit"] = [
         f"{s}, {c} chains, {'' if pd.isna(w) else f'{int(w)} + '}{d} draws"
