@@ -87,6 +87,10 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = FORMATS) -> list
     """Save ``stem.<fmt>`` for each format atomically: a matplotlib Figure or an ArviZ PlotCollection."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(fig, "viz"):  # a PlotCollection drawn with matplotlib: its Figure, saved as ours are
+        inner = fig.viz["figure"]
+        inner = inner.item() if hasattr(inner, "item") else inner
+        fig = inner if hasattr(inner, "savefig") else fig
     paths = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
@@ -356,8 +360,8 @@ def plot_sbc_ecdf(result, path: str | Path | None = None, *, backend: str | None
     if backend in (None, "matplotlib"):
         layout = {
             "col_wrap": cols,
-            "figure_kwargs": {"figsize": (2.6 * cols, 1.9 * rows), "layout": "constrained"},
-            "visuals": {"title": {"size": 9}, "p_value_text": {"size": 7}},
+            "figure_kwargs": {"figsize": (2.2 * cols, 1.6 * rows), "layout": "constrained"},
+            "visuals": {"title": {"size": 8}, "p_value_text": {"size": 6}},
         }
     pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend, **layout)
     if path is not None and backend != "none":
