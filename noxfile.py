@@ -175,9 +175,12 @@ def diagnostics(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def sbc(session: nox.Session) -> None:
     """Simulation-based calibration of every reported rung (M1-M6), each fitted with fit_model as the
-    study fits it, on Dask -> results/sbc/<rung>/ (resumable cache; the report's appendix shows it).
+    study fits it, on Dask -> results/sbc/<rung>/ (resumable cache); each complete run's compact
+    outputs are published to analysis/sbc/<rung>/ with analysis/sbc/MANIFEST.json (tracked: the
+    report's appendix reads them; commit them).
 
     `nox -s sbc` (200 simulations of every rung), `nox -s sbc -- 50 --model M1,M6 --workers 1`,
     `nox -s sbc -- 200 --scheduler tcp://host:8786`."""
     install(session, "sbc")
-    session.run("python", "-m", "clusterpreneur.diagnostics.sbc", *session.posargs)
+    publish = [] if "--publish" in session.posargs else ["--publish", "analysis/sbc"]
+    session.run("python", "-m", "clusterpreneur.diagnostics.sbc", *publish, *session.posargs)

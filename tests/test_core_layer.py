@@ -14,7 +14,10 @@ CORE = [
     *(PACKAGE / f for f in ("standardize.py", "tables.py", "files.py", "io.py", "errors.py")),
 ]
 LAYERS = ("clusterpreneur.study", "clusterpreneur.pipeline")
-ALLOWED = {("diagnostics/sbc.py", f) for f in ("ladder_problem", "_survey_data", "_panel_data")}
+ALLOWED = {
+    ("diagnostics/sbc.py", f)
+    for f in ("ladder_problem", "_survey_data", "_panel_data", "study_data", "ladder_record")
+}
 """Function-level imports allowed: the SBC command line runs on the study's ladder by name."""
 
 

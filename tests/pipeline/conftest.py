@@ -72,6 +72,12 @@ def make_toml():
 
 
 @pytest.fixture(scope="session")
+def make_saved_sbc():
+    """Factory of saved SBC results: ``make_saved_sbc(folder, model, n, spec_sha256=...)``."""
+    return saved_sbc
+
+
+@pytest.fixture(scope="session")
 def survey_csv(tmp_path_factory, small_survey) -> Path:
     """The small simulated survey (120 initiatives) as a CSV file, its true parameters beside it
     (``survey_truth.json``, as ``clusterpreneur simulate`` writes them)."""
@@ -85,7 +91,7 @@ def survey_csv(tmp_path_factory, small_survey) -> Path:
     return path
 
 
-def saved_sbc(folder: Path, model: str = "M1", n: int = 30) -> Path:
+def saved_sbc(folder: Path, model: str = "M1", n: int = 30, spec_sha256: str | None = None) -> Path:
     """Saved SBC results of ``model`` as ``nox -s sbc`` writes them, from uniform ranks (no fits)."""
     import numpy as np
     import pandas as pd
@@ -105,8 +111,13 @@ def saved_sbc(folder: Path, model: str = "M1", n: int = 30) -> Path:
     )
     table = uniformity_table(ranks)
     result = SBCResult(ranks, table, sims_df, bool(not table["flagged"].any()), 0.05, n, 0, 0, 1.0)
-    settings = {"sampler": "nutpie", "draws": 500, "chains": 2}
-    save_results(result, folder / model, "test", {"model": model, "settings": settings, "command": "test"})
+    settings = {"sampler": "nutpie", "draws": 500, "tune": 500, "chains": 2}
+    if spec_sha256 is None:  # the rung's current spec: a fresh result
+        from clusterpreneur.study.ladder import LADDER
+
+        spec_sha256 = LADDER[model].sha256()
+    summary = {"model": model, "settings": settings, "command": "test", "seed": 1, "spec_sha256": spec_sha256}
+    save_results(result, folder / model, "test", summary)
     return folder
 
 

@@ -31,3 +31,30 @@ def test_the_run_with_most_simulations_is_reported(tmp_path):
     _save(tmp_path, "M1", "a", 200, "2026-04-01T00:00:00Z")  # rerun: same run, new results
     assert input_hashes(tmp_path)["M1/sbc_summary_a.json"] != before["M1/sbc_summary_a.json"]
     assert saved_runs(tmp_path / "nowhere") == {}
+
+
+def test_a_run_of_a_changed_spec_is_stale_and_never_a_pass(tmp_path, make_saved_sbc):
+    """A saved run made with another spec (or recording none) is shown marked stale, not as a pass;
+    the current spec hashes are part of the step's key."""
+    from clusterpreneur.pipeline.artefacts import read_csv
+    from clusterpreneur.pipeline.steps.sbc import SBCStep, current_spec_hashes
+    from clusterpreneur.study.ladder import LADDER
+
+    make_saved_sbc(tmp_path / "sbc", "M1")  # made with M1's current spec
+    make_saved_sbc(tmp_path / "sbc", "M2", spec_sha256="0" * 64)  # M2's spec changed since
+    make_saved_sbc(tmp_path / "sbc", "M6", spec_sha256="")  # a summary recording no spec hash
+    current = current_spec_hashes(["M1", "M2", "M6", "nope"])
+    assert current == {**{m: LADDER[m].sha256() for m in ("M1", "M2", "M6")}, "nope": None}
+    out = tmp_path / "out"
+    out.mkdir()
+    step = SBCStep("sbc", folder=str(tmp_path / "sbc"), specs=current)
+    step.run(None, {}, out)
+    t = read_csv(out / "sbc.csv").set_index("model")
+    assert t["passed_when_run"].all()  # every run found uniform ranks ...
+    assert t["stale"].to_dict() == {"M1": False, "M2": True, "M6": True}
+    assert t["passed"].to_dict() == {"M1": True, "M2": False, "M6": False}  # ... stale ones do not count
+    assert {"tune", "draws", "chains", "seed", "finished_utc", "simulations"} <= set(t.columns)
+    changed = SBCStep("sbc", folder=str(tmp_path / "sbc"), specs={**current, "M1": "f" * 64})
+    assert changed.params() != step.params()
+    changed.run(None, {}, out)
+    assert not read_csv(out / "sbc.csv").set_index("model").loc["M1", "passed"]

@@ -87,6 +87,10 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = FORMATS) -> list
     """Save ``stem.<fmt>`` for each format atomically: a matplotlib Figure or an ArviZ PlotCollection."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(fig, "viz"):  # a PlotCollection drawn with matplotlib: its Figure, saved as ours are
+        inner = fig.viz["figure"]
+        inner = inner.item() if hasattr(inner, "item") else inner
+        fig = inner if hasattr(inner, "savefig") else fig
     paths = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
@@ -348,7 +352,18 @@ def plot_sbc_ecdf(result, path: str | Path | None = None, *, backend: str | None
     import xarray as xr
 
     dt = result if isinstance(result, xr.DataTree) else result.ranks
-    pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend)
+    u = dt["prior_sbc"].to_dataset()
+    n_panels = sum(int(da.size // max(1, da.sizes["simulation"])) for da in u.data_vars.values())
+    cols = min(4, max(1, n_panels))
+    rows = -(-n_panels // cols)
+    layout = {}  # readable at page width: four panels a row, titles and p-values that do not overlap
+    if backend in (None, "matplotlib"):
+        layout = {
+            "col_wrap": cols,
+            "figure_kwargs": {"figsize": (2.2 * cols, 1.6 * rows), "layout": "constrained"},
+            "visuals": {"title": {"size": 8}, "p_value_text": {"size": 6}},
+        }
+    pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend, **layout)
     if path is not None and backend != "none":
         paths = save_figure(pc, path)
         if pc.backend == "matplotlib":

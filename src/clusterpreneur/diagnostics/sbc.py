@@ -48,7 +48,7 @@ import pandas as pd
 import xarray as xr
 
 from clusterpreneur.errors import ClusterpreneurError
-from clusterpreneur.io import write_atomic
+from clusterpreneur.io import sha256_bytes, sha256_file, write_atomic
 
 ModelFactory = Callable[[Any], Any]  # data -> pm.Model
 ObservedToData = Callable[[Any, dict[str, np.ndarray]], Any]
@@ -700,6 +700,8 @@ def save_results(result: SBCResult, out: Path, tag: str, summary: dict) -> dict:
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "n_completed": n_done,
         "wall_seconds": result.seconds,
+        "seconds_per_simulation": float(result.sims["seconds"].median()) if len(result.sims) else None,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "n_new": result.n_new,
         "n_cached": result.n_cached,
         "n_failed": result.n_failed,
@@ -716,6 +718,122 @@ def save_results(result: SBCResult, out: Path, tag: str, summary: dict) -> dict:
     }
     write_atomic(out / f"{SUMMARY_PREFIX}{tag}.json", json.dumps(summary, indent=2))
     return summary
+
+
+PUBLISHED_MANIFEST = "MANIFEST.json"
+
+
+def provenance() -> dict:
+    """What an SBC run is made with: the package's version, ``git describe --always --dirty`` of
+    its checkout (None outside a git checkout) and the versions of the numerical stack."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def _version(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=10, check=True,
+        ).stdout.strip() or None  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        described = None
+    stack = ("pymc", "nutpie", "pytensor", "arviz", "arviz-stats", "numpy", "dask", "distributed")
+    return {
+        "package_version": _version("clusterpreneur"),
+        "git_describe": described,
+        "versions": {name: _version(name) for name in stack},
+    }
+
+
+def study_data(model_name: str) -> pd.DataFrame:
+    """The data the study fits ``model_name`` to by default: the shipped survey (panel for M6),
+    read as the study reads it."""
+    from clusterpreneur.study.datasets import default_panel_path, default_survey_path
+    from clusterpreneur.study.ladder import PANEL_MODELS
+    from clusterpreneur.study.readers import load_survey
+
+    return load_survey(default_panel_path() if model_name in PANEL_MODELS else default_survey_path())
+
+
+def ladder_record(model_name: str, sims: pd.DataFrame) -> dict:
+    """The rung's spec hash, the parametrisation the automatic rule gives for the study's own fit
+    (``build.parametrization`` on the shipped data), and whether every simulation was sampled
+    with it (a smaller simulated survey may lead the rule elsewhere: then False)."""
+    from clusterpreneur.models.build import parametrization
+    from clusterpreneur.study.ladder import LADDER
+
+    spec = LADDER[model_name]
+    study = {k: str(v) for k, v in parametrization(spec, study_data(model_name)).items()}
+    used = [json.loads(p) for p in sims.get("parametrization", pd.Series(dtype=str)).dropna() if p]
+    return {
+        "spec_sha256": spec.sha256(),
+        "study_parametrization": study,
+        "parametrization_as_study": bool(used) and all(u == study for u in used),
+    }
+
+
+def publish(summary: dict, out: Path, folder: Path) -> Path | None:
+    """Copy the compact outputs of a complete run into ``folder/<rung>/`` (summary, per-quantity
+    tests, per-simulation table, PNG figure; never the cache), replacing the rung's earlier
+    files, and record them in ``folder/MANIFEST.json``: seed, command, versions, spec hash and the
+    SHA-256 of every file. A run with simulations missing or failed is not published (None)."""
+    if summary["n_completed"] < summary["n_simulations"] or summary["n_failed"]:
+        return None
+    model, tag = summary["model"], summary["tag"]
+    figures = [f for f in summary["figures"] if f.endswith(".png")]  # the SVG is 10x larger
+    names = [f"{SUMMARY_PREFIX}{tag}.json", summary["tests"], f"sbc_simulations_{tag}.csv", *figures]
+    dest = Path(folder) / model
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.iterdir():
+        if old.is_file() and old.name not in names:
+            old.unlink()
+    files = {}
+    for name in names:
+        if name.startswith(SUMMARY_PREFIX):
+            payload = (json.dumps({**summary, "figures": figures}, indent=2) + "\n").encode()
+        else:
+            payload = (Path(out) / name).read_bytes()
+        write_atomic(dest / name, payload)
+        files[name] = sha256_bytes(payload)
+    path = Path(folder) / PUBLISHED_MANIFEST
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    manifest["regenerate"] = "nox -s sbc (copies each complete run here)"
+    keys = (
+        "tag", "seed", "command", "n_simulations", "n_initiatives", "settings", "passed", "flagged",
+        "finished_utc", "seconds_per_simulation", "spec_sha256", "study_parametrization",
+        "parametrization_as_study", "package_version", "git_describe", "versions",
+    )  # fmt: skip
+    rungs = manifest.setdefault("rungs", {})
+    rungs[model] = {**{k: summary.get(k) for k in keys}, "files": files}
+    manifest["rungs"] = dict(sorted(rungs.items()))
+    write_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    return dest
+
+
+def check_published(folder: str | Path) -> list[str]:
+    """Problems of a folder of published SBC results against its manifest (empty: all good)."""
+    folder = Path(folder)
+    path = folder / PUBLISHED_MANIFEST
+    if not path.is_file():
+        return [f"{path} is missing"]
+    rungs = json.loads(path.read_text()).get("rungs", {})
+    problems = []
+    for model, entry in rungs.items():
+        for name, digest in entry["files"].items():
+            f = folder / model / name
+            if not f.is_file():
+                problems.append(f"{model}/{name} is missing")
+            elif sha256_file(f) != digest:
+                problems.append(f"{model}/{name} differs from its SHA-256 in {PUBLISHED_MANIFEST}")
+    for f in sorted(folder.glob("*/*")):
+        if f.parent.name not in rungs or f.name not in rungs[f.parent.name]["files"]:
+            problems.append(f"{f.relative_to(folder)} is not in {PUBLISHED_MANIFEST}")
+    return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -739,6 +857,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--n-initiatives", type=int, default=None, help="smaller survey for quick runs")
     parser.add_argument("--out", default="results/sbc", help="output folder (cache in <out>/<model>/cache)")
+    parser.add_argument(
+        "--publish",
+        default=None,
+        help="also copy each complete run's compact outputs to <PUBLISH>/<model>/ with a manifest "
+        "entry (nox -s sbc: analysis/sbc, the folder the report reads)",
+    )
     args = parser.parse_args(argv)
 
     models = [m.strip() for m in args.model.split(",") if m.strip()]
@@ -778,7 +902,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "model": model,
                 "n_simulations": args.n_simulations,
                 "n_initiatives": args.n_initiatives,
+                "seed": args.seed,
                 "settings": asdict(settings),
+                **({} if model == "toy" else ladder_record(model, result.sims)),
+                **provenance(),
                 "fitter": _describe(fitter),
                 "workers": None if args.scheduler else args.workers,
                 "scheduler": args.scheduler,
@@ -789,6 +916,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(result.table.to_string(index=False))
         print(f"{model}: {result.message()}")
         print(json.dumps(summary, indent=2))
+        if args.publish and model != "toy":
+            dest = publish(summary, out, Path(args.publish))
+            print(f"{model}: " + (f"published in {dest}" if dest else "incomplete run, not published"))
         status = status or (0 if result.passed else 1)
     return status
 

@@ -38,7 +38,8 @@ a TOML file (or command-line option) only needs to state what it changes.
     [diagnostics]
     override_gate = false            # report estimates of fits that fail the gate (flagged)
     ppc_draws = 200
-    sbc = ""                         # folder of saved SBC results (nox -s sbc) for the appendix
+    sbc = "sbc"                      # saved SBC results (default: the checkout's analysis/sbc,
+                                     # where nox -s sbc publishes them); "" = no SBC appendix
     kfold = []                       # rungs scored by K-fold by country too (e.g. ["M4"])
     kfold_k = 5
 """
@@ -99,7 +100,7 @@ class StudyConfig:
     baselines: bool = True
     override_gate: bool = False
     ppc_draws: int = 200
-    sbc: str | None = None  # folder of saved SBC results (`nox -s sbc`); None: no SBC appendix
+    sbc: str | None = field(default_factory=lambda: default_sbc())  # saved SBC results; None: none
     kfold: tuple[str, ...] = ()  # rungs also scored by K-fold cross-validation by country
     kfold_k: int = 5
 
@@ -178,6 +179,16 @@ class StudyConfig:
         return d
 
 
+SBC_DIR = Path(__file__).resolve().parents[3] / "analysis" / "sbc"
+"""The committed SBC results of the ladder's rungs (``nox -s sbc`` publishes each complete run
+there, with ``MANIFEST.json``): the default of ``[diagnostics] sbc``."""
+
+
+def default_sbc() -> str | None:
+    """The checkout's committed SBC results, or None where there are none (an installed wheel)."""
+    return str(SBC_DIR) if (SBC_DIR / "MANIFEST.json").is_file() else None
+
+
 def _path(value: Any, base: Path) -> str | None:
     if value in (None, ""):
         return None
@@ -238,7 +249,7 @@ def load_config(path: str | Path | None = None) -> StudyConfig:
             baselines=bool(raw.get("baselines", {}).get("enabled", True)),
             override_gate=bool(diag.get("override_gate", False)),
             ppc_draws=int(diag.get("ppc_draws", 200)),
-            sbc=_path(diag.get("sbc"), base),
+            sbc=_path(diag["sbc"], base) if "sbc" in diag else default_sbc(),
             kfold=tuple(str(m) for m in diag.get("kfold", [])),
             kfold_k=int(diag.get("kfold_k", 5)),
         )

@@ -652,10 +652,22 @@ def sbc(src: Sources):
     if t is None:
         return NotRun("no saved simulation-based calibration results: run nox -s sbc")
     t = t.copy()
-    t["verdict"] = ["calibrated" if p else "NOT calibrated" for p in t["passed"]]
+    stale = t["stale"].astype(bool) if "stale" in t else pd.Series(False, index=t.index)
+    was = t["passed_when_run"] if "passed_when_run" in t else t["passed"]
+    t["verdict"] = [
+        f"stale (spec changed; {'calibrated' if w else 'NOT calibrated'} when run)" if s
+        else ("calibrated" if p else "NOT calibrated")
+        for s, w, p in zip(stale, was, t["passed"], strict=True)
+    ]  # fmt: skip
     t["flagged"] = t["flagged"].astype(object).where(t["flagged"].notna(), "")
-    t["when"] = t["finished_utc"].fillna("").str.replace("T", " ").str.replace("Z", " UTC")
-    t["fit"] = [f"{s}, {c} x {d}" for s, c, d in zip(t["sampler"], t["chains"], t["draws"], strict=True)]
+    t["when"] = t["finished_utc"].fillna("").str[:16].str.replace("T", " ") + " UTC"
+    tune = t["tune"] if "tune" in t else pd.Series([None] * len(t), index=t.index)
+    t["fit"] = [
+        f"{s}, {c} chains, {'' if pd.isna(w) else f'{int(w)} + '}{d} draws"
+        for s, c, w, d in zip(t["sampler"], t["chains"], tune, t["draws"], strict=True)
+    ]
+    size = t["initiatives"] if "initiatives" in t else pd.Series([None] * len(t), index=t.index)
+    t["survey"] = ["the study's" if pd.isna(n) else f"{int(n)} simulated" for n in size]
     cols = [
         Column("model", "Model"),
         Column("simulations", "Simulations", "int"),
@@ -664,10 +676,17 @@ def sbc(src: Sources):
         Column("with_divergences", "Simulations with divergences", "int"),
         Column("verdict", "Verdict"),
         Column("flagged", "Non-uniform ranks"),
-        Column("fit", "Sampler, chains x draws"),
+        Column("fit", "Sampler, chains, tune + draws"),
+        Column("survey", "Survey"),
         Column("when", "Finished"),
     ]
-    return TableResult(t, typeset("sbc", t, cols, stub="model"))
+    notes = []
+    if stale.any():
+        notes.append(
+            f"Stale: {', '.join(t.loc[stale, 'model'])}: the rung's specification changed after the run, "
+            "so its result no longer speaks for the reported fit; rerun nox -s sbc for it."
+        )
+    return TableResult(t, typeset("sbc", t, cols, stub="model", notes=notes))
 
 
 def sbc_figures(src: Sources):

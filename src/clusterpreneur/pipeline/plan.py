@@ -39,8 +39,9 @@ from clusterpreneur.pipeline.steps.hypotheses import HypothesesStep
 from clusterpreneur.pipeline.steps.kfold import KFoldStep
 from clusterpreneur.pipeline.steps.model import ModelStep
 from clusterpreneur.pipeline.steps.report import ReportStep
-from clusterpreneur.pipeline.steps.sbc import SBCStep
+from clusterpreneur.pipeline.steps.sbc import SBCStep, current_spec_hashes
 from clusterpreneur.pipeline.steps.sbc import input_hashes as sbc_inputs
+from clusterpreneur.pipeline.steps.sbc import saved_runs as saved_sbc_runs
 
 logger = logging.getLogger("clusterpreneur.pipeline")
 
@@ -163,7 +164,10 @@ def plan(
         )
         steps.append(kf)
     if config.sbc:  # reads saved results: SBC itself never runs in the study
-        steps.append(SBCStep("sbc", folder=config.sbc, inputs=sbc_inputs(config.sbc)))
+        rungs = saved_sbc_runs(config.sbc)
+        fitted = {m: model_spec(config, m) for m in rungs if m in config.models}  # the study's specs
+        specs = current_spec_hashes(rungs, {m: s for m, s in fitted.items() if s is not None})
+        steps.append(SBCStep("sbc", folder=config.sbc, inputs=sbc_inputs(config.sbc), specs=specs))
     ref = config.reference_model
     if ref is not None and outcomes[ref] == (TAKEOFF,):
         if config.baselines:

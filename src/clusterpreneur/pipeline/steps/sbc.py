@@ -6,8 +6,13 @@ with its tests and ECDF-difference figure. This step reads them (the folder is
 ``[diagnostics] sbc`` of the study configuration): for each rung the run with the most completed
 simulations (the latest when tied). Its key holds the SHA-256 of every file it reads, so new
 results rerun it. Writes ``sbc.csv`` (one row per rung: simulations, quantities, flagged,
-verdict, when finished, settings), ``sbc_tests.csv`` (every tested quantity) and
-``sbc_ecdf_<rung>.png`` / ``.svg``.
+verdict, when finished, settings, survey size, seed), ``sbc_tests.csv`` (every tested quantity)
+and ``sbc_ecdf_<rung>.png`` / ``.svg``.
+
+A run is **stale** when the rung's spec has changed since it was made: the SHA-256 the summary
+recorded (``spec_sha256``) differs from the current spec's (:func:`current_spec_hashes`, part of
+the key), or no hash was recorded. A stale run is shown, marked stale, and never counted as a
+pass: its ``passed`` is False and ``passed_when_run`` keeps what the run found.
 """
 
 from __future__ import annotations
@@ -49,6 +54,26 @@ def saved_runs(folder: str | Path) -> dict[str, dict[str, Any]]:
     return best
 
 
+def current_spec_hashes(rungs, specs: Mapping[str, Any] | None = None) -> dict[str, str | None]:
+    """``{rung: SHA-256 of its current spec}``: the spec in ``specs`` (the study's own, e.g. from
+    its configuration), else the ladder's rung of that name, else None (unknown: stale)."""
+    from clusterpreneur.study.ladder import LADDER
+
+    specs = specs or {}
+    out: dict[str, str | None] = {}
+    for rung in rungs:
+        spec = specs.get(rung) or LADDER.get(rung)
+        out[rung] = None if spec is None else spec.sha256()
+    return out
+
+
+def is_stale(summary: Mapping[str, Any], current: str | None) -> bool:
+    """Whether a saved run no longer speaks for the rung: its recorded spec hash is missing, or
+    differs from the current one."""
+    recorded = summary.get("spec_sha256")
+    return recorded is None or current is None or recorded != current
+
+
 def input_hashes(folder: str | Path) -> dict[str, str]:
     """SHA-256 of every file the step reads from ``folder`` (part of its key)."""
     out = {}
@@ -66,15 +91,19 @@ class SBCStep(StepBase):
 
     folder: str = ""
     inputs: dict[str, str] = field(default_factory=dict)
+    specs: dict[str, str | None] = field(default_factory=dict)  # rung -> current spec SHA-256
 
     def params(self) -> Any:
-        return {"inputs": self.inputs}
+        return {"inputs": self.inputs, "specs": self.specs}
 
     def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
         rows, tests = [], []
-        for model, s in sorted(saved_runs(self.folder).items()):
+        runs = saved_runs(self.folder)
+        current = {**current_spec_hashes(runs), **self.specs}
+        for model, s in sorted(runs.items()):
             base = Path(s["path"])
             settings = s.get("settings", {})
+            stale = is_stale(s, current.get(model))
             rows.append(
                 {
                     "model": model,
@@ -82,11 +111,19 @@ class SBCStep(StepBase):
                     "failed": s.get("n_failed", 0),
                     "quantities": s.get("n_quantities"),
                     "flagged": ", ".join(s.get("flagged", [])),
-                    "passed": bool(s.get("passed")),
+                    "passed": bool(s.get("passed")) and not stale,
+                    "passed_when_run": bool(s.get("passed")),
+                    "stale": stale,
+                    "spec_sha256": s.get("spec_sha256") or "",
                     "finished_utc": s.get("finished_utc", ""),
                     "sampler": settings.get("sampler", ""),
+                    "tune": settings.get("tune"),
                     "draws": settings.get("draws"),
                     "chains": settings.get("chains"),
+                    "initiatives": s.get("n_initiatives"),  # None: the study's own survey size
+                    "seed": s.get("seed"),
+                    "parametrization_as_study": s.get("parametrization_as_study"),
+                    "seconds_per_simulation": s.get("seconds_per_simulation"),
                     "with_divergences": s.get("sims_with_divergences", 0),
                     "command": s.get("command", ""),
                 }
