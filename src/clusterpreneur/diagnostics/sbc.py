@@ -727,13 +727,8 @@ def provenance() -> dict:
     """What an SBC run is made with: the package's version, ``git describe --always --dirty`` of
     its checkout (None outside a git checkout) and the versions of the numerical stack."""
     import subprocess
-    from importlib.metadata import PackageNotFoundError, version
 
-    def _version(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
+    from clusterpreneur.models.fit import versions
 
     try:
         described = subprocess.run(
@@ -744,9 +739,9 @@ def provenance() -> dict:
         described = None
     stack = ("pymc", "nutpie", "pytensor", "arviz", "arviz-stats", "numpy", "dask", "distributed")
     return {
-        "package_version": _version("clusterpreneur"),
+        "package_version": versions(("clusterpreneur",))["clusterpreneur"],
         "git_describe": described,
-        "versions": {name: _version(name) for name in stack},
+        "versions": versions(stack),
     }
 
 

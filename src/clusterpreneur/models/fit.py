@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,10 +28,10 @@ per-model target_accept)."""
 VERSIONED = ("clusterpreneur", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
 
 
-def versions() -> dict[str, str]:
-    """Installed versions of the package and its numerical dependencies."""
+def versions(packages: Sequence[str] = VERSIONED) -> dict[str, str]:
+    """Installed versions of ``packages`` (default: the package and its numerical dependencies)."""
     out = {}
-    for pkg in VERSIONED:
+    for pkg in packages:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
