@@ -2,8 +2,11 @@
 
 :func:`render` builds every exhibit of :mod:`clusterpreneur.pipeline.paper`, numbers them and
 renders the Jinja templates in ``pipeline/templates`` (``report.html.j2``, one template per
-section, ``exhibit.html.j2`` for tables and figures, ``report.css``). Figures are embedded as
-PNG (base64), so the file opens offline: no script, style sheet, font or image is fetched.
+section, ``exhibit.html.j2`` for tables and figures, ``report.css``). Figures are embedded
+(:func:`embedded`: the SVG as its own text or the PNG, whichever is lighter) and the tables share
+one style sheet (:func:`shared_table_style`), so the file opens offline (no script, style sheet,
+font or image is fetched) and stays under ``REPORT_BUDGET`` (3 MB; :func:`sizes` says where the
+bytes go, ``clusterpreneur report`` prints it).
 
 Output layout (written by the ``report`` step)::
 
@@ -77,6 +80,44 @@ def join_and(items) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+REPORT_BUDGET = 3_000_000
+"""Bytes the report should stay under (one file that opens offline and travels by e-mail): the
+``report`` step records its sizes (:func:`sizes`) and ``clusterpreneur report`` prints them, and
+warns when the report is over."""
+_IMAGE = re.compile(r'<img src="(data:[^"]*)"[^>]*\sdata-stem="([^"]*)"')
+_TABLE = re.compile(r'<div id="table-[^"]*".*?</table>\s*</div>', re.S)
+
+
+def sizes(html: str) -> dict[str, int]:
+    """Bytes of a rendered report: ``total``, ``tables`` (their HTML and style sheet), ``text``
+    (the rest) and ``figures``, and each figure kind (``figures:<stem without its model>``, e.g.
+    ``figures:convergence`` for every ``convergence_M<k>``)."""
+
+    def n(text: str) -> int:
+        return len(text.encode())
+
+    out = {"total": n(html), "figures": 0, "tables": 0}
+    for uri, stem in _IMAGE.findall(html):
+        kind = "figures:" + re.sub(r"_M\d.*$", "", stem)
+        out[kind] = out.get(kind, 0) + n(uri)
+        out["figures"] += n(uri)
+    out["tables"] = sum(n(t) for t in _TABLE.findall(html))
+    head = re.search(r"<style>\s*:is\(#table-.*?</style>", html, re.S)
+    out["tables"] += n(head.group(0)) if head else 0
+    out["text"] = out["total"] - out["figures"] - out["tables"]
+    return out
+
+
+def describe_sizes(size: Mapping[str, int]) -> str:
+    """One line: total and parts in MB, against :data:`REPORT_BUDGET`."""
+    mb = lambda b: f"{b / 1e6:.2f} MB"  # noqa: E731
+    kinds = ", ".join(f"{k.split(':', 1)[1]} {mb(v)}" for k, v in sorted(size.items()) if ":" in k)
+    return (
+        f"{mb(size['total'])} (figures {mb(size['figures'])}: {kinds}; tables {mb(size['tables'])}; "
+        f"text {mb(size['text'])}); budget {mb(REPORT_BUDGET)}"
+    )
+
+
 SVG_ESCAPES = {"%": "%25", "#": "%23", '"': "%22", "&": "%26"}
 """What an SVG's text needs encoded in a data URI inside a double-quoted attribute: the escape
 character, the fragment mark, the attribute's quote and the start of a character reference."""
@@ -118,20 +159,29 @@ def palette_png(png: bytes, max_colours: int = 4096) -> bytes | None:
     return out.getvalue()
 
 
+PALETTE_BEST = 0.25
+"""A palette PNG is not below a quarter of the full-colour one (plots measure 0.37 to 0.42): an
+SVG lighter than that wins without quantising."""
+
+
 def embedded(figure: ex.FigureFile, dpi: int = 200) -> tuple[Markup, int]:
     """A figure as a data URI and its width in CSS pixels (96 per inch), so that it shows at the
     size it was drawn. The lighter of the SVG (sharp in print; :func:`svg_uri`) and the PNG
     (base64; a palette PNG when it looks the same, :func:`palette_png`): a plot of thousands of
     points (trace, rank) is lighter as pixels, and the report stays one small offline file."""
     png_width = int.from_bytes(figure.png[16:20], "big")  # the PNG's IHDR width in pixels
+    svg = None
+    if figure.svg is not None:
+        found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', figure.svg[:2000].decode("utf-8", "replace"))
+        if found:
+            svg = svg_uri(figure.svg), round(float(found.group(1)) * 96 / 72)
+    full = 4 * -(-len(figure.png) // 3)  # its base64 length
+    if svg is not None and len(svg[0].encode()) <= PALETTE_BEST * full:
+        return Markup(svg[0]), svg[1]
     png = palette_png(figure.png) or figure.png
     png_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    if figure.svg is not None:
-        head = figure.svg[:2000].decode("utf-8", "replace")
-        found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
-        uri = svg_uri(figure.svg)
-        if found and len(uri.encode()) <= len(png_uri):
-            return Markup(uri), round(float(found.group(1)) * 96 / 72)
+    if svg is not None and len(svg[0].encode()) <= len(png_uri):
+        return Markup(svg[0]), svg[1]
     return Markup(png_uri), round(png_width / dpi * 96)
 
 
