@@ -232,5 +232,11 @@ def test_sbc_ecdf_plot(tmp_path):
     table = uniformity_table(ranks)
     assert list(table["quantity"]) == ["mu"]
     plots.plot_sbc_ecdf(ranks, backend="none")
+    many = [
+        {"index": i, "n_ranks": 49, "ranks": {"beta": {"dims": ["term"], "coords": {"term": list(range(55))},
+                                                       "rank": [int(r) for r in rng.integers(50, size=55)]}}}
+        for i in range(10)
+    ]  # fmt: skip
+    plots.plot_sbc_ecdf(assemble_ranks(many), backend="none")  # 55 panels (M4 ranks 55): beyond ArviZ's 40
     saved = plots.plot_sbc_ecdf(ranks, tmp_path / "sbc", backend="matplotlib")
     assert [p.suffix for p in saved] == [".png", ".svg"]

@@ -417,7 +417,9 @@ def plot_sbc_ecdf(result, path: str | Path | None = None, *, backend: str | None
             "figure_kwargs": {"figsize": (2.2 * cols, 1.6 * rows), "layout": "constrained"},
             "visuals": {"title": {"size": 8}, "p_value_text": {"size": 6}},
         }
-    pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend, **layout)
+    with az.rc_context({"plot.max_subplots": max(n_panels, az.rcParams["plot.max_subplots"])}):
+        # every quantity has its panel: ArviZ refuses more than 40 by default (M4 ranks 55)
+        pc = az.plot_ecdf_pit(dt, group="prior_sbc", sample_dims=["simulation"], backend=backend, **layout)
     if path is not None and backend != "none":
         paths = save_figure(pc, path)
         if pc.backend == "matplotlib":
