@@ -285,6 +285,7 @@ def test_figures_are_embedded_in_their_lighter_format():
     """The SVG as its own text (no base64) when lighter, else the PNG, as a palette when it looks
     the same; each at the width it was drawn."""
     from urllib.parse import unquote
+    from xml.etree import ElementTree
 
     from clusterpreneur.pipeline.exhibits import FigureFile
     from clusterpreneur.pipeline.report import embedded
@@ -293,8 +294,11 @@ def test_figures_are_embedded_in_their_lighter_format():
     uri, width = embedded(figure)
     assert uri.startswith("data:image/svg+xml,<") and width == round(6.8 * 96)  # 6.8 in at 96 px per inch
     assert not re.search(r'[#"&]', uri)  # nothing ends the attribute, the URI or starts a reference
-    decoded = unquote(uri.split(",", 1)[1])
-    assert decoded.split() == re.sub(r">\s*<", "><", figure.svg.decode()).split()  # the SVG, whitespace aside
+    decoded = ElementTree.fromstring(unquote(uri.split(",", 1)[1]))
+    original = ElementTree.fromstring(figure.svg)
+    assert [(e.tag, e.attrib, (e.text or "").strip()) for e in decoded.iter()] == [
+        (e.tag, e.attrib, (e.text or "").strip()) for e in original.iter()
+    ]  # the same SVG, whitespace between elements and the quotes of attributes aside
 
     heavy = figure.svg.replace(b"</svg>", b"<path d='M 0 0 L 1 1'/>" * 20_000 + b"</svg>")
     uri, width = embedded(FigureFile("f", "", figure.png, heavy))

@@ -31,6 +31,7 @@ _DECIMALS = re.compile(r"(-?\d+\.\d\d)\d+")
 _POSITION = re.compile(r'(\s[xy]=")(-?\d+\.\d+)"')
 _NO_ROTATION = re.compile(r' transform="rotate\(-?0 [^"]*\)"')
 _GROUP_ID = re.compile(r'<g id="[^"]*">')
+_FONT_FAMILY = re.compile(r"font-family: [^;\"]*")
 _INDENT = re.compile(r"\n[ \t]+<")
 DPI = 200
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -91,10 +92,11 @@ def compact_svg(svg: str) -> str:
     paths: lines, bands, bars, ticks) in relative coordinates to 0.1 pt (1/720 inch, below any
     printer's dot; the differences are of the rounded points, so no error accumulates), other
     paths (curves: markers) to 0.01 pt, marker and text positions to 0.1 pt; no-op rotations,
-    group ids (never referenced) and indentation dropped."""
+    group ids (never referenced), quotes around font names and indentation dropped."""
     svg = _PATH.sub(lambda m: f'{m.group(1)}d="{_compact_path(m.group(2))}"', svg)
     svg = _POSITION.sub(lambda m: f'{m.group(1)}{_tenths(round(float(m.group(2)) * 10))}"', svg)
     svg = _NO_ROTATION.sub("", svg)
+    svg = _FONT_FAMILY.sub(lambda m: m.group(0).replace("'", ""), svg)  # names of words need no quotes
     svg = _GROUP_ID.sub("<g>", svg)
     return _INDENT.sub("\n<", svg)
 

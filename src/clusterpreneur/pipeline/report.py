@@ -128,9 +128,15 @@ its pixels' channels below 0.1 of 255 levels and 99.9% of pixels within 2 levels
 antialiased lines and text); otherwise the full-colour PNG stays."""
 
 
+_TAG = re.compile(r"<[^<>]*>")
+_ATTRIBUTE = re.compile(r'(\s[\w:.-]+)="([^"\']*)"')
+
+
 def svg_uri(svg: bytes) -> str:
-    """The SVG as a data URI of its own text (base64 would add a third)."""
+    """The SVG as a data URI of its own text (base64 would add a third); attribute values take
+    single quotes where they have none inside, so that few double quotes need encoding."""
     text = re.sub(r">\s*\n\s*<", "><", svg.decode("utf-8")).replace("\n", " ")
+    text = _TAG.sub(lambda tag: _ATTRIBUTE.sub(r"\1='\2'", tag.group(0)), text)
     return "data:image/svg+xml," + re.sub(r'[%#"&]', lambda m: SVG_ESCAPES[m.group(0)], text)
 
 
