@@ -437,12 +437,21 @@ def cmd_report(args) -> int:
     if only:
         print(f"steps {', '.join(only)}: their files are in {result.out_dir}/<step>/")
     else:
+        from clusterpreneur.pipeline.report import REPORT_BUDGET, describe_sizes, sizes
+
         pdf = f"\npdf: {result.out_dir / 'report.pdf'}" if args.pdf else ""
+        size = sizes(result.report.read_text(encoding="utf-8"))
         print(
-            f"report: {result.report}{pdf}\n"
+            f"report: {result.report}, {describe_sizes(size)}{pdf}\n"
             f"tables: {result.out_dir / 'tables'} (CSV, Markdown, LaTeX; all in tables.md / tables.tex)\n"
             f"manifest: {result.out_dir / 'manifest.json'}"
         )
+        if size["total"] > REPORT_BUDGET:
+            print(
+                f"warning: {result.report} is over its budget of {REPORT_BUDGET:,} bytes; "
+                "the sizes above say which part grew",
+                file=sys.stderr,
+            )
     print(
         f"{len(result.records)} steps ({cached} from the cache) in {result.manifest['total_seconds']:.1f} s"
     )

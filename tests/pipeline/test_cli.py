@@ -4,6 +4,7 @@ analyst's path end to end (`clusterpreneur report my_survey.sav --mapping my_map
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -121,6 +122,7 @@ def test_report_on_a_users_spss_file_with_a_mapping(tmp_path, small_survey, make
     assert main(args) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert str(out / "report.html") in printed
+    assert re.search(r"report\.html, \d+\.\d\d MB \(figures .*; tables .*budget 3\.00 MB", printed)
     html = (out / "report.html").read_text()
     assert "The model ladder as fitted" in html and "The North Jutland cases and what-if scenarios" in html
     assert "<code>my_survey.sav</code>" in html and "my_mapping.toml" in html  # names its input

@@ -4,6 +4,8 @@ figures whose numbers are those of their tables; printed to PDF, no table row is
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
@@ -268,14 +270,111 @@ def test_pdf_keeps_every_row_of_every_table(tiny_run, tmp_path):
             assert blob.count(signature) >= k, (name, signature)
 
 
+def _forest_figure():
+    from clusterpreneur.pipeline.exhibits import FigureFile
+
+    rows = pd.DataFrame(
+        {"label": ["a", "b", "c"], "group": "M1", "estimate": [0.1, -0.2, 0.3],
+         "lower": [-0.1, -0.5, 0.0], "upper": [0.3, 0.1, 0.6]}
+    )  # fmt: skip
+    fig = plots.plot_forest(rows, xlabel="log-odds")
+    return FigureFile("forest", "", plots.figure_bytes(fig, "png"), plots.figure_bytes(fig, "svg"))
+
+
 def test_figures_are_embedded_in_their_lighter_format():
+    """The SVG as its own text (no base64) when lighter, else the PNG, as a palette when it looks
+    the same; each at the width it was drawn."""
+    from urllib.parse import unquote
+    from xml.etree import ElementTree
+
     from clusterpreneur.pipeline.exhibits import FigureFile
     from clusterpreneur.pipeline.report import embedded
 
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8 + (400).to_bytes(4, "big") + b"\0" * 100
-    small_svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="216pt" height="100pt"></svg>'
-    uri, width = embedded(FigureFile("f", "", png, small_svg))
-    assert uri.startswith("data:image/svg+xml;base64,") and width == 288  # 216 pt at 96 px per inch
-    heavy_svg = small_svg.replace(b"></svg>", b">" + b"<path/>" * 100 + b"</svg>")
-    uri, width = embedded(FigureFile("f", "", png, heavy_svg))
-    assert uri.startswith("data:image/png;base64,") and width == 192  # 400 px at 200 dpi
+    figure = _forest_figure()
+    uri, width = embedded(figure)
+    assert uri.startswith("data:image/svg+xml,<") and width == round(6.8 * 96)  # 6.8 in at 96 px per inch
+    assert not re.search(r'[#"&]', uri)  # nothing ends the attribute, the URI or starts a reference
+    decoded = ElementTree.fromstring(unquote(uri.split(",", 1)[1]))
+    original = ElementTree.fromstring(figure.svg)
+    assert [(e.tag, e.attrib, (e.text or "").strip()) for e in decoded.iter()] == [
+        (e.tag, e.attrib, (e.text or "").strip()) for e in original.iter()
+    ]  # the same SVG, whitespace between elements and the quotes of attributes aside
+
+    heavy = figure.svg.replace(b"</svg>", b"<path d='M 0 0 L 1 1'/>" * 20_000 + b"</svg>")
+    uri, width = embedded(FigureFile("f", "", figure.png, heavy))
+    assert uri.startswith("data:image/png;base64,") and width == round(6.8 * 96)  # 1360 px at 200 dpi
+    png = base64.b64decode(uri.split(",", 1)[1])
+    assert png[25] == 3 and len(png) < len(figure.png) / 2  # IHDR colour type 3: a palette, lighter
+
+
+def test_palette_png_only_when_it_looks_the_same():
+    from PIL import Image
+
+    from clusterpreneur.pipeline.report import palette_png
+
+    full = _forest_figure().png
+    small = palette_png(full)
+    assert small is not None and len(small) < len(full) / 2
+    a = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=int)
+    b = np.asarray(Image.open(io.BytesIO(small)).convert("RGB"), dtype=int)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 0.1
+    assert (np.abs(a - b).max(axis=-1) > 2).mean() < 0.001
+    assert Image.open(io.BytesIO(small)).info["dpi"] == pytest.approx((200, 200), abs=0.01)
+
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    noise.save(buf, format="PNG")
+    assert palette_png(buf.getvalue()) is None  # thousands of colours: no palette draws it
+
+
+def test_embedded_figures_of_study_size_stay_light():
+    """The figures the report repeats per model, at the study's size (8 parameters x 4 chains x
+    2,000 draws; 300 predicted probabilities), embed below their bounds: the report's budget
+    leaves room for six of each and six SBC figures."""
+    from clusterpreneur.diagnostics import ppc
+    from clusterpreneur.pipeline.exhibits import FigureFile
+    from clusterpreneur.pipeline.report import embedded
+
+    rng = np.random.default_rng(1)
+    panels = [
+        {"label": f"u_region[C0{i}-R0{i}]", "draws": rng.normal(size=(4, 2000)), "r_hat": 1.001,
+         "ess_bulk": 7000.0, "ess_tail": 6000.0}
+        for i in range(8)
+    ]  # fmt: skip
+    p = rng.uniform(0.02, 0.98, 300)
+    calibration = ppc.calibration(rng.uniform(size=300) < p, p)
+    bounds = {
+        "convergence": (plots.plot_convergence(panels), 130_000),
+        "calibration": (plots.plot_calibration(calibration, xlabel="p", ylabel="share"), 25_000),
+    }
+    for kind, (fig, bound) in bounds.items():
+        figure = FigureFile(kind, "", plots.figure_bytes(fig, "png"), plots.figure_bytes(fig, "svg"))
+        uri, _ = embedded(figure)
+        assert len(uri.encode()) < bound, (kind, len(uri.encode()))
+
+
+def test_tables_share_one_style_sheet():
+    from clusterpreneur.pipeline.report import shared_table_style
+    from clusterpreneur.pipeline.typeset import Column, typeset
+
+    frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]})
+    cols = [Column("a", "A"), Column("b", "B", "num2")]
+    first, second = (typeset(n, frame, cols).html() for n in ("first", "second"))
+    own = '<div id="table-own"><style>#table-own td { color: red; }</style><table></table></div>'
+    css, tables = shared_table_style({"first": first, "second": second, "own": own})
+    assert ":is(#table-first,#table-second) .gt_table" in css
+    assert "<style>" not in tables["first"] + tables["second"] and tables["own"] == own
+    sheet = re.search(r"<style>(.*?)</style>", first, re.S).group(1)
+    assert css.replace(":is(#table-first,#table-second)", "#table-first") == sheet  # the same rules
+
+
+def test_report_has_one_table_style_sheet_and_records_its_sizes(tiny_run):
+    _, result, _ = tiny_run
+    html = result.report.read_text()
+    assert html.count("<style>") == 2  # the report's and the tables'
+    summary = next(s["summary"] for s in result.manifest["steps"] if s["name"] == "report")
+    size = summary["sizes"]
+    assert size["total"] == len(result.report.read_bytes()) == summary["bytes"]
+    assert size["total"] == size["figures"] + size["tables"] + size["text"]
+    assert size["figures"] == sum(v for k, v in size.items() if k.startswith("figures:"))
+    assert "figures:sbc_ecdf" in size and size["tables"] > size["text"] > 0

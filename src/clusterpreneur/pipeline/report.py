@@ -2,8 +2,11 @@
 
 :func:`render` builds every exhibit of :mod:`clusterpreneur.pipeline.paper`, numbers them and
 renders the Jinja templates in ``pipeline/templates`` (``report.html.j2``, one template per
-section, ``exhibit.html.j2`` for tables and figures, ``report.css``). Figures are embedded as
-PNG (base64), so the file opens offline: no script, style sheet, font or image is fetched.
+section, ``exhibit.html.j2`` for tables and figures, ``report.css``). Figures are embedded
+(:func:`embedded`: the SVG as its own text or the PNG, whichever is lighter) and the tables share
+one style sheet (:func:`shared_table_style`), so the file opens offline (no script, style sheet,
+font or image is fetched) and stays under ``REPORT_BUDGET`` (3 MB; :func:`sizes` says where the
+bytes go, ``clusterpreneur report`` prints it).
 
 Output layout (written by the ``report`` step)::
 
@@ -19,6 +22,7 @@ Output layout (written by the ``report`` step)::
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,19 +80,144 @@ def join_and(items) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def embedded(figure: ex.FigureFile, dpi: int = 200) -> tuple[str, int]:
+REPORT_BUDGET = 3_000_000
+"""Bytes the report should stay under (one file that opens offline and travels by e-mail): the
+``report`` step records its sizes (:func:`sizes`) and ``clusterpreneur report`` prints them, and
+warns when the report is over."""
+_IMAGE = re.compile(r'<img src="(data:[^"]*)"[^>]*\sdata-stem="([^"]*)"')
+_TABLE = re.compile(r'<div id="table-[^"]*".*?</table>\s*</div>', re.S)
+
+
+def sizes(html: str) -> dict[str, int]:
+    """Bytes of a rendered report: ``total``, ``tables`` (their HTML and style sheet), ``text``
+    (the rest) and ``figures``, and each figure kind (``figures:<stem without its model>``, e.g.
+    ``figures:convergence`` for every ``convergence_M<k>``)."""
+
+    def n(text: str) -> int:
+        return len(text.encode())
+
+    out = {"total": n(html), "figures": 0, "tables": 0}
+    for uri, stem in _IMAGE.findall(html):
+        kind = "figures:" + re.sub(r"_M\d.*$", "", stem)
+        out[kind] = out.get(kind, 0) + n(uri)
+        out["figures"] += n(uri)
+    out["tables"] = sum(n(t) for t in _TABLE.findall(html))
+    head = re.search(r"<style>\s*:is\(#table-.*?</style>", html, re.S)
+    out["tables"] += n(head.group(0)) if head else 0
+    out["text"] = out["total"] - out["figures"] - out["tables"]
+    return out
+
+
+def describe_sizes(size: Mapping[str, int]) -> str:
+    """One line: total and parts in MB, against :data:`REPORT_BUDGET`."""
+    mb = lambda b: f"{b / 1e6:.2f} MB"  # noqa: E731
+    kinds = ", ".join(f"{k.split(':', 1)[1]} {mb(v)}" for k, v in sorted(size.items()) if ":" in k)
+    return (
+        f"{mb(size['total'])} (figures {mb(size['figures'])}: {kinds}; tables {mb(size['tables'])}; "
+        f"text {mb(size['text'])}); budget {mb(REPORT_BUDGET)}"
+    )
+
+
+SVG_ESCAPES = {"%": "%25", "#": "%23", '"': "%22", "&": "%26"}
+"""What an SVG's text needs encoded in a data URI inside a double-quoted attribute: the escape
+character, the fragment mark, the attribute's quote and the start of a character reference."""
+PALETTE_MEAN_ERROR = 0.1
+PALETTE_TAIL_ERROR = 2
+"""A palette PNG is taken when it draws the figure visually the same: the mean absolute error of
+its pixels' channels below 0.1 of 255 levels and 99.9% of pixels within 2 levels (edge pixels of
+antialiased lines and text); otherwise the full-colour PNG stays."""
+
+
+_TAG = re.compile(r"<[^<>]*>")
+_ATTRIBUTE = re.compile(r'(\s[\w:.-]+)="([^"\']*)"')
+
+
+def svg_uri(svg: bytes) -> str:
+    """The SVG as a data URI of its own text (base64 would add a third); attribute values take
+    single quotes where they have none inside, so that few double quotes need encoding."""
+    text = re.sub(r">\s*\n\s*<", "><", svg.decode("utf-8")).replace("\n", " ")
+    text = _TAG.sub(lambda tag: _ATTRIBUTE.sub(r"\1='\2'", tag.group(0)), text)
+    return "data:image/svg+xml," + re.sub(r'[%#"&]', lambda m: SVG_ESCAPES[m.group(0)], text)
+
+
+def palette_png(png: bytes, max_colours: int = 4096) -> bytes | None:
+    """The PNG with a palette of at most 256 colours, or None when that would change how it looks
+    (see ``PALETTE_MEAN_ERROR``) or the image has more than ``max_colours`` colours (a plot of
+    overlapping translucent lines: no palette draws it)."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    rgba = image.convert("RGBA")
+    if rgba.getcolors(max_colours) is None:
+        return None
+    opaque = rgba.getextrema()[3][0] == 255
+    full = rgba.convert("RGB") if opaque else rgba
+    method = Image.Quantize.MEDIANCUT if opaque else Image.Quantize.FASTOCTREE
+    small = full.quantize(256, method=method, dither=Image.Dither.NONE)
+    error = np.abs(np.asarray(small.convert(full.mode), dtype=np.int16) - np.asarray(full, dtype=np.int16))
+    worst = error.max(axis=-1)
+    if error.mean() > PALETTE_MEAN_ERROR or np.percentile(worst, 99.9) > PALETTE_TAIL_ERROR:
+        return None
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=True, dpi=image.info.get("dpi", (200, 200)))
+    return out.getvalue()
+
+
+PALETTE_BEST = 0.25
+"""A palette PNG is not below a quarter of the full-colour one (plots measure 0.37 to 0.42): an
+SVG lighter than that wins without quantising."""
+
+
+def embedded(figure: ex.FigureFile, dpi: int = 200) -> tuple[Markup, int]:
     """A figure as a data URI and its width in CSS pixels (96 per inch), so that it shows at the
-    size it was drawn. The SVG (sharp in print) unless the PNG is smaller: a plot of thousands of
+    size it was drawn. The lighter of the SVG (sharp in print; :func:`svg_uri`) and the PNG
+    (base64; a palette PNG when it looks the same, :func:`palette_png`): a plot of thousands of
     points (trace, rank) is lighter as pixels, and the report stays one small offline file."""
     png_width = int.from_bytes(figure.png[16:20], "big")  # the PNG's IHDR width in pixels
-    if figure.svg is not None and len(figure.svg) <= len(figure.png):
-        head = figure.svg[:2000].decode("utf-8", "replace")
-        found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', head)
+    svg = None
+    if figure.svg is not None:
+        found = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', figure.svg[:2000].decode("utf-8", "replace"))
         if found:
-            uri = "data:image/svg+xml;base64," + base64.b64encode(figure.svg).decode("ascii")
-            return uri, round(float(found.group(1)) * 96 / 72)
-    uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
-    return uri, round(png_width / dpi * 96)
+            svg = svg_uri(figure.svg), round(float(found.group(1)) * 96 / 72)
+    full = 4 * -(-len(figure.png) // 3)  # its base64 length
+    if svg is not None and len(svg[0].encode()) <= PALETTE_BEST * full:
+        return Markup(svg[0]), svg[1]
+    png = palette_png(figure.png) or figure.png
+    png_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    if svg is not None and len(svg[0].encode()) <= len(png_uri):
+        return Markup(svg[0]), svg[1]
+    return Markup(png_uri), round(png_width / dpi * 96)
+
+
+_TABLE_STYLE = re.compile(r"<style>(.*?)</style>\s*", re.S)
+_TABLE_ID = re.compile(r'\s*<div id="([^"]+)"')
+_ANY_TABLE = "\x00table\x00"  # where a sheet names its table
+
+
+def shared_table_style(tables: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """One style sheet for every table, and the tables without their own.
+
+    great_tables puts a style sheet in each table's HTML, the same for every table but for the
+    table's id that scopes it (``#table-<name> .gt_table {...}``). The tables whose sheet is the
+    first one's, up to that id, share one copy with each id written ``:is(#table-a, #table-b)``
+    (the specificity of an id, as before); a table with a sheet of its own keeps it."""
+    shared, ids, out = None, [], dict(tables)
+    for name, html in tables.items():
+        found, style = _TABLE_ID.match(html), _TABLE_STYLE.search(html)
+        if not found or not style:
+            continue
+        mark = re.compile(re.escape("#" + found.group(1)) + r"(?![\w-])")
+        sheet = mark.sub(lambda _: _ANY_TABLE, style.group(1))
+        if shared is None:
+            shared = sheet
+        if sheet == shared:
+            ids.append(found.group(1))
+            out[name] = html[: style.start()] + html[style.end() :]
+    if shared is None:
+        return "", out
+    return shared.replace(_ANY_TABLE, ":is(" + ",".join(f"#{i}" for i in ids) + ")"), out
 
 
 def render(
@@ -110,6 +239,9 @@ def render(
         return numbers.get(name, f"({EXHIBITS[name].title}: not in this run)")
 
     captions = {name: env.from_string(e.caption).render(ref=ref) for name, e in EXHIBITS.items()}
+    table_css, table_html = shared_table_style(
+        {name: r.reader.html() for name, r in results.items() if isinstance(r, ex.TableResult)}
+    )
     exhibit_template = env.get_template("exhibit.html.j2")
 
     def show(name: str) -> Markup:
@@ -117,7 +249,7 @@ def render(
         result = results.get(name)
         context = {"exhibit": e, "number": numbers.get(name), "caption": captions[name], "result": result}
         if isinstance(result, ex.TableResult):
-            context["table_html"] = Markup(result.reader.html())
+            context["table_html"] = Markup(table_html[name])
         elif shown(result):
             context["images"] = [(f.panel, *embedded(f), f.stem) for f in result]
         elif result is None:
@@ -175,6 +307,7 @@ def render(
         "reference": config.reference_model,
         "missing": [EXHIBITS[n].title for n, r in results.items() if isinstance(r, ex.NotRun | ex.Withheld)],
         "css": Markup(env.loader.get_source(env, "report.css")[0]),
+        "table_css": Markup(table_css),
     }
     out.files[REPORT_FILE] = env.get_template("report.html.j2").render(**context)
     return out

@@ -12,6 +12,7 @@ LaTeX.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +149,8 @@ class ReaderTable:
         return gt
 
     def html(self) -> str:
-        return self._gt(False).as_raw_html()
+        """great_tables' HTML (its style sheet inside), lines without their indentation."""
+        return re.sub(r"\n[ \t]+", "\n", self._gt(False).as_raw_html())
 
     def latex(self) -> str:
         return self._gt(True).as_latex()

@@ -44,7 +44,7 @@ class ReportStep(StepBase):
             require_browser()
 
     def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
-        from clusterpreneur.pipeline.report import PDF_FILE, REPORT_FILE, render
+        from clusterpreneur.pipeline.report import PDF_FILE, REPORT_FILE, render, sizes
 
         link = STUDY_COPY if self.study_design else None
         rendered = render(ctx.config, upstream, rule=self.rule, versions=self.versions, study_link=link)
@@ -59,4 +59,5 @@ class ReportStep(StepBase):
         return {
             "tables": {name: t.reader.n_rows for name, t in rendered.tables.items()},
             "bytes": len(rendered.files[REPORT_FILE].encode()),
+            "sizes": sizes(rendered.files[REPORT_FILE]),
         }
