@@ -147,8 +147,8 @@ def _levels() -> dict[str, int]:
 
 
 class WorkerPool:
-    """``jobs > 1``: up to ``jobs`` steps at once, each in a worker process (started on the first
-    submit, so a run served from the cache starts none)."""
+    """``jobs > 1``: up to ``jobs`` steps at once, each in a worker process (all started at the
+    first submit, so a run served from the cache starts none)."""
 
     def __init__(self, jobs: int, ctx: RunContext, cache: StepCache):
         self.jobs = jobs
@@ -176,6 +176,8 @@ class WorkerPool:
                 initializer=_init_worker,
                 initargs=(self._pids, os.getpid(), _levels()),
             )
+            for _ in range(self.jobs):  # start every worker now: their imports overlap the first step
+                self._executor.submit(os.getpid)
         future = self._executor.submit(_run_in_worker, step, self.ctx, upstream, str(self.cache.root))
         self._running[future] = (step, base)
 
