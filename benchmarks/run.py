@@ -284,7 +284,9 @@ def study_timing(args) -> dict:
             res["nox_paper"] = {
                 "wall_s": wall,
                 "returncode": proc.returncode,
-                "command": " ".join(["nox -s paper -- --force", *jobs, "(fresh output folder and step cache)"]),
+                "command": " ".join(
+                    ["nox -s paper -- --force", *jobs, "(fresh output folder and step cache)"]
+                ),
                 "jobs": args.paper_jobs or "default (one step per CPU)",
                 "cpus": os.cpu_count(),
                 "load_avg_1min": [load_before, os.getloadavg()[0]],
@@ -429,7 +431,9 @@ def parse_args(argv=None):
     p.add_argument("--no-warmup", action="store_true", help="time cold compile caches (no warm-up run)")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
     p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
-    p.add_argument("--paper-jobs", type=int, default=0, help="--jobs of the timed `nox -s paper` (0: default)")
+    p.add_argument(
+        "--paper-jobs", type=int, default=0, help="--jobs of the timed `nox -s paper` (0: default)"
+    )
     p.add_argument("--experiments", default="", help="'all', 'parametrization' or EXPERIMENTS names")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(

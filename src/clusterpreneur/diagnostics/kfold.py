@@ -169,7 +169,9 @@ class Folds:
         return self.labels.map(self.fold_of).to_numpy() == fold
 
 
-def country_folds(spec: ModelSpec, df: pd.DataFrame, *, k: int | None = 5, country: str = "country", seed: int) -> Folds:
+def country_folds(
+    spec: ModelSpec, df: pd.DataFrame, *, k: int | None = 5, country: str = "country", seed: int
+) -> Folds:
     """The countries of ``df`` in ``k`` folds at random (seeded; ``k=None``: one country a fold)."""
     _check(spec)
     column = next((g.column for g in spec.groups if g.name == country), None)
@@ -205,7 +207,9 @@ def score_fold(
         spec, df.loc[~held], draws=draws, tune=tune, chains=chains, seed=seed + fold, sampler=sampler,
         progressbar=False,
     )  # fmt: skip
-    elpd, dropped = heldout_log_density(fit, df.loc[held], country=folds.country, inner=inner, seed=seed + fold)
+    elpd, dropped = heldout_log_density(
+        fit, df.loc[held], country=folds.country, inner=inner, seed=seed + fold
+    )
     sizes = folds.labels[held].value_counts()
     part = pd.DataFrame({"country": elpd.index, "fold": fold, "n": sizes.reindex(elpd.index).to_numpy()})
     part["elpd"] = elpd.to_numpy()

@@ -260,9 +260,13 @@ def execute_step(step: Step, ctx: RunContext, upstream: dict[str, CacheEntry], c
     return Staged(workdir, summary, time.perf_counter() - t0, files)
 
 
-def _commit(cache: StepCache, step: Step, base: str, staged: Staged, digests: codekey.FileDigests) -> CacheEntry:
+def _commit(
+    cache: StepCache, step: Step, base: str, staged: Staged, digests: codekey.FileDigests
+) -> CacheEntry:
     try:
-        return cache.commit(step.name, base, digests.digests(staged.files), staged.folder, staged.summary, staged.seconds)
+        return cache.commit(
+            step.name, base, digests.digests(staged.files), staged.folder, staged.summary, staged.seconds
+        )
     except BaseException:
         shutil.rmtree(staged.folder, ignore_errors=True)
         raise
@@ -325,27 +329,31 @@ def run_steps(
     with _Progress(len(steps), progress) as bar, step_pool(jobs, ctx, cache) as pool:
         ctx.progress = bar
         while (waiting and failure is None) or pool.running:
-            for step in list(waiting if failure is None else ()):
-                if any(d not in entries for d in step.deps):
-                    continue
-                if pool.full and jobs == 1:
-                    break
-                base = step_key(
-                    step.name,
-                    params=step.params(),
-                    upstream={d: entries[d].key for d in step.deps},
-                    version=version,
-                )
-                t0 = time.perf_counter()
-                entry = None if force else cache.lookup(step.name, base, digests)
-                if entry is not None:
-                    waiting.remove(step)
-                    bar.start(step.name)
-                    record(step, entry, True, time.perf_counter() - t0)
-                elif not pool.full:
-                    waiting.remove(step)
-                    bar.start(step.name)
-                    pool.submit(step, {d: entries[d] for d in step.deps}, base)
+            reused = failure is None
+            while reused:  # a step taken from the cache may make others ready: look again
+                reused = False
+                for step in list(waiting):
+                    if any(d not in entries for d in step.deps):
+                        continue
+                    if pool.full and jobs == 1:
+                        break
+                    base = step_key(
+                        step.name,
+                        params=step.params(),
+                        upstream={d: entries[d].key for d in step.deps},
+                        version=version,
+                    )
+                    t0 = time.perf_counter()
+                    entry = None if force else cache.lookup(step.name, base, digests)
+                    if entry is not None:
+                        waiting.remove(step)
+                        bar.start(step.name)
+                        record(step, entry, True, time.perf_counter() - t0)
+                        reused = True
+                    elif not pool.full:
+                        waiting.remove(step)
+                        bar.start(step.name)
+                        pool.submit(step, {d: entries[d] for d in step.deps}, base)
             for step, base, outcome in pool.wait():
                 if isinstance(outcome, BaseException):
                     failure = failure or outcome
