@@ -16,13 +16,15 @@ mid-state. Each worker imports the package once and keeps its compiled functions
 it runs next.
 
 Workers ignore SIGINT (a sampler interrupted mid-run might hand back a partial trace as if it
-had finished); on Ctrl-C, or when the run stops for any other reason, the parent stops them
+had finished); on Ctrl-C (or an error in the parent itself) the parent stops them
 (SIGTERM) and removes the staging folders they leave. A worker also ends when its parent dies
 (Linux: ``PR_SET_PDEATHSIG``), so a killed run leaves no sampler running.
 
-Measured (``nox -s bench -- --experiments paper``; see BENCHMARKS.md): two jobs on two cores
-beat one, although two fits then share the cores (nutpie samples its chains on threads): a fit
-spends several seconds compiling on one core, which the other step's sampling fills.
+Why one job per CPU by default: run one step at a time, the study leaves a core idle for much of
+its time (each fit compiles for several seconds on one thread; the checks and tables are
+single-threaded), and two steps at once fill it, although two fits then share the cores (nutpie
+samples its chains on threads). Every result is the same bytes whatever the number of jobs, so
+``--jobs 1`` is only a matter of speed (and of seeing a step's error in this process).
 """
 
 from __future__ import annotations
