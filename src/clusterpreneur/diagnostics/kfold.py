@@ -158,7 +158,7 @@ def _folds(spec, df, labels, countries, k: int, seed: int, tries: int = 200) -> 
 @dataclass
 class Folds:
     """Which fold holds out each row: ``labels`` (the country column as text), ``fold_of`` (country
-    -> fold) and ``k``."""
+    -> fold), ``k`` and the group level folded by (``country``)."""
 
     labels: pd.Series
     fold_of: dict[str, int]
