@@ -715,8 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_positive_int,
         default=None,
-        help="steps run at once, each in a worker process (default: one per CPU; 1: one after another "
-        "in this process)",
+        help="steps run at once, each in a worker process (default: $CLUSTERPRENEUR_JOBS, else one per "
+        "CPU; 1: one after another in this process)",
     )
     p.add_argument("--models", help="comma-separated models to fit, e.g. M1,M2 ('' for none)")
     p.add_argument("--reference", help="model of the hypothesis table, forest plot and cases")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from clusterpreneur.pipeline import SamplerSettings, StudyConfig, run_study
+from clusterpreneur.pipeline.runner import JOBS_ENV
+
+# Tiny studies: one step at a time unless a test asks for more (a worker's start-up, spawning and
+# importing the package, costs more than the tiny steps); subprocesses inherit it.
+os.environ.setdefault(JOBS_ENV, "1")
 
 TINY_TOML = """
 [study]

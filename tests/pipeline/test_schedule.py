@@ -14,7 +14,7 @@ import pytest
 from clusterpreneur.io import write_atomic
 from clusterpreneur.pipeline import StudyConfig, run_study
 from clusterpreneur.pipeline.cache import MARKER, STAGING_PREFIX, StepCache
-from clusterpreneur.pipeline.runner import StepError, run_steps
+from clusterpreneur.pipeline.runner import JOBS_ENV, StepError, default_jobs, run_steps
 from clusterpreneur.pipeline.step import RunContext, StepBase
 
 
@@ -107,3 +107,13 @@ def test_study_gives_the_same_keys_and_outputs_with_one_job_or_two(tiny_run, tmp
 def test_jobs_must_be_positive(tmp_path, survey_csv, make_config):
     with pytest.raises(Exception, match="at least 1"):
         run_study(make_config(survey_csv), tmp_path / "out", cache_dir=tmp_path / "c", jobs=0)
+
+
+def test_default_jobs_from_the_environment_else_one_per_cpu(monkeypatch):
+    monkeypatch.setenv(JOBS_ENV, "3")
+    assert default_jobs() == 3
+    monkeypatch.setenv(JOBS_ENV, "two")
+    with pytest.raises(Exception, match="CLUSTERPRENEUR_JOBS='two'"):
+        default_jobs()
+    monkeypatch.delenv(JOBS_ENV)
+    assert 1 <= default_jobs() <= (os.cpu_count() or 1)

@@ -272,12 +272,20 @@ def _commit(
         raise
 
 
+JOBS_ENV = "CLUSTERPRENEUR_JOBS"
+
+
 def default_jobs() -> int:
-    """Steps run at once by default: one per CPU this process may use (see
-    :mod:`clusterpreneur.pipeline.schedule` for the measurement behind it)."""
+    """Steps run at once by default: ``$CLUSTERPRENEUR_JOBS`` when set, else one per CPU this
+    process may use (why: :mod:`clusterpreneur.pipeline.schedule`)."""
     from clusterpreneur.models.fit import default_cores
 
-    return default_cores(os.cpu_count() or 1)
+    text = os.environ.get(JOBS_ENV, "").strip()
+    if not text:
+        return default_cores(os.cpu_count() or 1)
+    if not text.isdigit() or int(text) < 1:
+        raise ClusterpreneurError(f"{JOBS_ENV}={text!r}: give a whole number of at least 1, or unset it")
+    return int(text)
 
 
 def run_steps(
