@@ -315,10 +315,13 @@ def render_markdown(results: dict[str, Any]) -> str:
             ]
             nox_ = study.get("nox_paper") or {}
             if nox_.get("wall_s") is not None:
+                load = nox_.get("load_avg_1min")
+                load = ", ".join(fmt(x) for x in load) if isinstance(load, list) else fmt(load)
                 lines += [
                     f"`{nox_.get('command', 'nox -s paper')}` as a whole (warm nox env): "
-                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}; load "
-                    f"{fmt(nox_.get('load_avg_1min'))}); step cache afterwards "
+                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}; steps at once: "
+                    f"{nox_.get('jobs', 1)} on {nox_.get('cpus', '?')} CPUs; 1-minute load before, after: "
+                    f"{load}); step cache afterwards "
                     f"{fmt(nox_.get('cache_mib'))} MiB, report.html {fmt(nox_.get('report_mib'))} MiB.",
                     "",
                 ]

@@ -248,10 +248,12 @@ PARAMETRIZATION_EXPERIMENTS = [k for k in EXPERIMENTS if k.startswith(("graph_",
 def study_timing(args) -> dict:
     """Wall time of the whole study on the shipped data, split per model.
 
-    Runs ``run_study`` (what ``nox -s paper`` runs) in a fresh process with a fresh step cache
+    Runs ``run_study`` (what ``nox -s paper`` runs) with one step at a time (``jobs=1``: the
+    split per model needs the fits in one process) in a fresh process with a fresh step cache
     (so every model samples) and warm compile caches; ``--paper-warmup`` runs it once untimed
     first. It also times ``python -m nox -s paper -- --force`` as a whole (fresh step cache and
-    output folder in a temporary directory) unless ``--no-paper-nox``.
+    output folder in a temporary directory; ``--paper-jobs``, default: the study's default of one
+    step per CPU) unless ``--no-paper-nox``, with the 1-minute load before and after.
     """
     task = {"kind": "study", "label": "whole study (run_study)"}
     if args.paper_warmup:
@@ -267,9 +269,11 @@ def study_timing(args) -> dict:
             listing = subprocess.CompletedProcess([], 1, "", str(exc))
         if "paper" in listing.stdout:
             with tempfile.TemporaryDirectory(prefix="bench-paper-") as tmp:
-                cmd = [*nox_cmd, "-s", "paper", "--", "--force",
+                jobs = ["--jobs", str(args.paper_jobs)] if args.paper_jobs else []
+                cmd = [*nox_cmd, "-s", "paper", "--", "--force", *jobs,
                        "--out", f"{tmp}/out", "--cache-dir", f"{tmp}/cache"]  # fmt: skip
                 print("  timing: " + " ".join(cmd[1:]), flush=True)
+                load_before = os.getloadavg()[0]
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
                 wall = time.perf_counter() - t0
@@ -280,14 +284,18 @@ def study_timing(args) -> dict:
             res["nox_paper"] = {
                 "wall_s": wall,
                 "returncode": proc.returncode,
-                "command": "nox -s paper -- --force (fresh output folder and step cache)",
-                "load_avg_1min": os.getloadavg()[0],
+                "command": " ".join(
+                    ["nox -s paper -- --force", *jobs, "(fresh output folder and step cache)"]
+                ),
+                "jobs": args.paper_jobs or "default (one step per CPU)",
+                "cpus": os.cpu_count(),
+                "load_avg_1min": [load_before, os.getloadavg()[0]],
                 "gate_failed": "convergence gate FAILED" in proc.stdout + proc.stderr,
                 **sizes,
             }
             if proc.returncode != 0:
                 res["nox_paper"]["stderr_tail"] = proc.stderr[-2000:]
-            print(f"  nox -s paper: rc={proc.returncode} wall={wall:.1f}s", flush=True)
+            print(f"  nox -s paper: rc={proc.returncode} wall={wall:.1f}s load={os.getloadavg()}", flush=True)
         else:
             res["nox_paper"] = {
                 "status": "pending",
@@ -423,6 +431,9 @@ def parse_args(argv=None):
     p.add_argument("--no-warmup", action="store_true", help="time cold compile caches (no warm-up run)")
     p.add_argument("--paper-warmup", action="store_true", help="run the study once untimed first")
     p.add_argument("--no-paper-nox", action="store_true", help="do not also time `python -m nox -s paper`")
+    p.add_argument(
+        "--paper-jobs", type=int, default=0, help="--jobs of the timed `nox -s paper` (0: default)"
+    )
     p.add_argument("--experiments", default="", help="'all', 'parametrization' or EXPERIMENTS names")
     p.add_argument("--experiment-size", type=int, default=25000)
     p.add_argument(

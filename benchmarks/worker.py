@@ -430,7 +430,8 @@ def task_study(t: dict) -> dict:
 
     A fresh step cache forces every step to run; compile caches (numba / pytensor) stay as
     they are, i.e. warm after the first run on this machine. Per model: wall time of
-    ``fit_model``, its nutpie compile time and its sampling time.
+    ``fit_model``, its nutpie compile time and its sampling time (measured in this process, so
+    the steps run one at a time: ``jobs`` 1 unless the task says otherwise).
     """
     import tempfile
 
@@ -477,7 +478,8 @@ def task_study(t: dict) -> dict:
     timed(pm, "sample", "sample_call_s")
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
         c0, t0 = _cpu(), time.perf_counter()
-        result = run_study(StudyConfig(), Path(tmp) / "out", cache_dir=Path(tmp) / "cache", force=True)
+        out, cache = Path(tmp) / "out", Path(tmp) / "cache"
+        result = run_study(StudyConfig(), out, cache_dir=cache, force=True, jobs=t.get("jobs", 1))
         wall = time.perf_counter() - t0
     for d in per.values():
         nutpie_s = d.pop("nutpie_sample_s", 0.0)

@@ -432,7 +432,9 @@ def cmd_report(args) -> int:
         changes["override_gate"] = True
     config = config.with_changes(**changes)
     only = tuple(s for s in args.only.split(",") if s) if args.only else None
-    result = run_study(config, args.out, cache_dir=args.cache_dir, force=args.force, pdf=args.pdf, only=only)
+    result = run_study(
+        config, args.out, cache_dir=args.cache_dir, force=args.force, pdf=args.pdf, only=only, jobs=args.jobs
+    )
     cached = sum(r.cached for r in result.records)
     if only:
         print(f"steps {', '.join(only)}: their files are in {result.out_dir}/<step>/")
@@ -509,6 +511,16 @@ def cmd_cache(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _sampling_options(p: argparse.ArgumentParser, defaults: bool) -> None:
@@ -694,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
         clusterpreneur report my_survey.sav --mapping my_mapping.toml --out results/my_study
         clusterpreneur report --models M1,M2 --sampler pymc --draws 300 --tune 300 --chains 2
         clusterpreneur report --pdf                            # also report.pdf (needs Chromium)
+        clusterpreneur report --jobs 1                         # one step at a time, in this process
         clusterpreneur report --only model --out results/models   # fit the ladder, no report
         """,
     )
@@ -707,6 +720,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", default=".cache/clusterpreneur", help="step cache folder (default: %(default)s)"
     )
     p.add_argument("--force", action="store_true", help="rerun every step, ignoring the cache")
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="steps run at once, each in a worker process (default: $CLUSTERPRENEUR_JOBS, else one per "
+        "CPU; 1: one after another in this process)",
+    )
     p.add_argument("--models", help="comma-separated models to fit, e.g. M1,M2 ('' for none)")
     p.add_argument("--reference", help="model of the hypothesis table, forest plot and cases")
     p.add_argument("--override-gate", action="store_true", help="report fits that fail the gate (flagged)")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from clusterpreneur.pipeline import SamplerSettings, StudyConfig, run_study
+from clusterpreneur.pipeline.runner import JOBS_ENV
+
+# Tiny studies: one step at a time unless a test asks for more (a worker's start-up, spawning and
+# importing the package, costs more than the tiny steps); subprocesses inherit it.
+os.environ.setdefault(JOBS_ENV, "1")
 
 TINY_TOML = """
 [study]
@@ -123,10 +129,11 @@ def saved_sbc(folder: Path, model: str = "M1", n: int = 30, spec_sha256: str | N
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, survey_csv):
-    """One run of the tiny study (fresh cache) with saved SBC results of M1: (config, result, cache dir)."""
+    """One run of the tiny study (fresh cache, two steps at a time) with saved SBC results of M1:
+    (config, result, cache dir)."""
     from dataclasses import replace
 
     root = tmp_path_factory.mktemp("tiny")
     config = replace(tiny_config(survey_csv), sbc=str(saved_sbc(root / "sbc")))
-    result = run_study(config, root / "out", cache_dir=root / "cache", progress=False)
+    result = run_study(config, root / "out", cache_dir=root / "cache", progress=False, jobs=2)
     return config, result, root / "cache"

@@ -150,3 +150,22 @@ def test_ctrl_c_while_writing_the_report_then_rerun_completes(tmp_path, survey_c
     assert (out / "manifest.json").is_file() and (out / "report.html").is_file()
     assert_clean_outputs(out)
     assert_cache_complete(cache)
+
+
+def test_ctrl_c_while_a_worker_runs_a_step_stops_it_and_leaves_no_staging(tmp_path, survey_csv, make_toml):
+    (tmp_path / "survey.csv").write_bytes(survey_csv.read_bytes())
+    config = make_toml(tmp_path, baselines=False)
+    out, cache, signal_file = tmp_path / "out", tmp_path / "cache", tmp_path / "paused"
+    args = ["report", "--config", str(config), "--out", str(out), "--cache-dir", str(cache), "--jobs", "2"]
+    proc = _start(args, {PAUSE_ENV: f"model:M1={signal_file}"})
+    _wait_for(signal_file, proc)
+    worker = int(signal_file.read_text())  # the paused step writes the id of the process running it
+    assert worker != proc.pid
+    assert [p for p in (cache / "model_M1").iterdir() if p.name.startswith(STAGING_PREFIX)]
+    proc.send_signal(signal.SIGINT)
+    stderr = _communicate_or_dump(proc, timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text()
+    assert list((cache / "model_M1").iterdir()) == []  # the worker's staging folder is removed
+    assert not (out / "manifest.json").exists()

@@ -37,9 +37,12 @@ def test_m6_without_a_panel_is_a_config_error(make_config, survey_csv):
         replace(make_config(survey_csv), panel="p.csv", reference="M6").check()
 
 
-def test_kfold_rungs_get_a_step_and_must_be_fitted(make_config, survey_csv):
+def test_kfold_rungs_get_a_step_per_fold_and_must_be_fitted(make_config, survey_csv):
     config = replace(make_config(survey_csv, models=("M1", "M4")), kfold=("M4",))
-    step = _steps(config)["kfold:M4"]
-    assert step.deps == ("data",) and step.sampling and step.k == 5
+    steps = _steps(config)
+    folds = [f"kfold:M4:fold{f}" for f in range(1, 6)]
+    assert steps["kfold:M4"].deps == tuple(folds) and not steps["kfold:M4"].sampling
+    assert all(steps[f].deps == ("data",) and steps[f].sampling and steps[f].k == 5 for f in folds)
+    assert [steps[f].fold for f in folds] == list(range(5))
     with pytest.raises(ConfigError, match="kfold"):
         replace(make_config(survey_csv), kfold=("M4",)).check()

@@ -155,6 +155,73 @@ def _folds(spec, df, labels, countries, k: int, seed: int, tries: int = 200) -> 
     )
 
 
+@dataclass
+class Folds:
+    """Which fold holds out each row: ``labels`` (the country column as text), ``fold_of`` (country
+    -> fold), ``k`` and the group level folded by (``country``)."""
+
+    labels: pd.Series
+    fold_of: dict[str, int]
+    k: int
+    country: str
+
+    def held(self, fold: int) -> np.ndarray:
+        return self.labels.map(self.fold_of).to_numpy() == fold
+
+
+def country_folds(
+    spec: ModelSpec, df: pd.DataFrame, *, k: int | None = 5, country: str = "country", seed: int
+) -> Folds:
+    """The countries of ``df`` in ``k`` folds at random (seeded; ``k=None``: one country a fold)."""
+    _check(spec)
+    column = next((g.column for g in spec.groups if g.name == country), None)
+    if column is None:
+        raise SpecError(f"spec {spec.name!r} has no group level {country!r} to fold by")
+    countries = np.array(sorted(df[column].astype(str).unique()))
+    k = countries.size if k is None else int(k)
+    if not 2 <= k <= countries.size:
+        raise SpecError(f"K-fold by country needs 2 <= k <= {countries.size} (the countries), not {k}")
+    labels = df[column].astype(str)
+    return Folds(labels, _folds(spec, df, labels, countries, k, seed), k, country)
+
+
+def score_fold(
+    spec: ModelSpec,
+    df: pd.DataFrame,
+    folds: Folds,
+    fold: int,
+    *,
+    seed: int,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    sampler: str = "nutpie",
+    inner: int = 100,
+) -> tuple[pd.DataFrame, int]:
+    """Refit ``spec`` without the countries of ``fold`` (seed ``seed + fold``) and score them:
+    one row per held-out country (``country, fold, n, elpd``) and the rows left out."""
+    from clusterpreneur.models import fit_model
+
+    held = folds.held(fold)
+    fit = fit_model(
+        spec, df.loc[~held], draws=draws, tune=tune, chains=chains, seed=seed + fold, sampler=sampler,
+        progressbar=False,
+    )  # fmt: skip
+    elpd, dropped = heldout_log_density(
+        fit, df.loc[held], country=folds.country, inner=inner, seed=seed + fold
+    )
+    sizes = folds.labels[held].value_counts()
+    part = pd.DataFrame({"country": elpd.index, "fold": fold, "n": sizes.reindex(elpd.index).to_numpy()})
+    part["elpd"] = elpd.to_numpy()
+    return part, dropped
+
+
+def combine_folds(model: str, parts: list[pd.DataFrame], k: int, dropped: int) -> KFoldResult:
+    """The result of every fold's :func:`score_fold`."""
+    table = pd.concat(parts, ignore_index=True).sort_values("country", ignore_index=True)
+    return KFoldResult(model, table, k, dropped)
+
+
 def kfold_by_country(
     spec: ModelSpec,
     df: pd.DataFrame,
@@ -169,32 +236,14 @@ def kfold_by_country(
     inner: int = 100,
 ) -> KFoldResult:
     """Refit ``spec`` ``k`` times, each time without one group of countries (``k=None``: leave
-    one country out), and score the held-out countries (see the module docstring)."""
-    from clusterpreneur.models import fit_model
-
-    _check(spec)
-    column = next((g.column for g in spec.groups if g.name == country), None)
-    if column is None:
-        raise SpecError(f"spec {spec.name!r} has no group level {country!r} to fold by")
-    countries = np.array(sorted(df[column].astype(str).unique()))
-    k = countries.size if k is None else int(k)
-    if not 2 <= k <= countries.size:
-        raise SpecError(f"K-fold by country needs 2 <= k <= {countries.size} (the countries), not {k}")
-    labels = df[column].astype(str)
-    fold_of = _folds(spec, df, labels, countries, k, seed)
+    one country out), and score the held-out countries (see the module docstring). The study's
+    pipeline runs the same folds as separate steps (:func:`score_fold`), concurrently."""
+    folds = country_folds(spec, df, k=k, country=country, seed=seed)
     parts, dropped = [], 0
-    for f in range(k):
-        held = labels.map(fold_of).to_numpy() == f
-        fit = fit_model(
-            spec, df.loc[~held], draws=draws, tune=tune, chains=chains, seed=seed + f, sampler=sampler,
-            progressbar=False,
-        )  # fmt: skip
-        elpd, n_drop = heldout_log_density(fit, df.loc[held], country=country, inner=inner, seed=seed + f)
-        dropped += n_drop
-        sizes = labels[held].value_counts()
-        parts.append(
-            pd.DataFrame({"country": elpd.index, "fold": f, "n": sizes.reindex(elpd.index).to_numpy()})
+    for f in range(folds.k):
+        part, n_drop = score_fold(
+            spec, df, folds, f, seed=seed, draws=draws, tune=tune, chains=chains, sampler=sampler, inner=inner
         )
-        parts[-1]["elpd"] = elpd.to_numpy()
-    table = pd.concat(parts, ignore_index=True).sort_values("country", ignore_index=True)
-    return KFoldResult(spec.name, table, k, dropped)
+        parts.append(part)
+        dropped += n_drop
+    return combine_folds(spec.name, parts, folds.k, dropped)

@@ -14,13 +14,20 @@ the step's result and reuses the result only while all of them are unchanged
 So editing a caption reruns only the report step, and editing ``models/predict.py`` (which no
 model step runs) re-samples nothing. Where ``sys.monitoring`` has no free tool id (another
 profiler holds them all), a step falls back to the transitive closure of its module's imports.
+
+Before a step first runs in a process, :func:`preload` imports every module of the package, so
+no module's import-time code runs while a step is tracked: what a step ran is then the same
+whichever steps ran before it in the same process (the runner's worker processes each see a
+different sequence of steps; see :mod:`clusterpreneur.pipeline.schedule`).
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import importlib.util
+import pkgutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,13 +37,36 @@ from clusterpreneur.io import sha256_file
 
 PACKAGE_DIR = Path(clusterpreneur.__file__).resolve().parent
 INFRASTRUCTURE = frozenset(
-    {"pipeline/cache.py", "pipeline/codekey.py", "pipeline/runner.py", "pipeline/step.py", "pipeline/plan.py"}
+    {
+        "pipeline/cache.py",
+        "pipeline/codekey.py",
+        "pipeline/runner.py",
+        "pipeline/schedule.py",
+        "pipeline/step.py",
+        "pipeline/plan.py",
+    }
 )
 """Modules that order, key and store steps without shaping their results: left out of code keys
 (a change in how results are stored bumps :data:`clusterpreneur.pipeline.cache.CACHE_FORMAT`)."""
 PACKAGE = "clusterpreneur"
 TOOL_NAME = "clusterpreneur-step-code"
 _TOOL_IDS = (3, 4)  # ids 0-2 and 5 are reserved by convention for debuggers, coverage, profilers
+
+
+def preload() -> None:
+    """Import every module of the package (not ``__main__``), once per process (see the module
+    docstring): a module first imported inside a tracked step would otherwise count as code of
+    that step only, depending on which steps ran before it in the process."""
+    global _PRELOADED
+    if _PRELOADED:
+        return
+    for info in pkgutil.walk_packages(clusterpreneur.__path__, f"{PACKAGE}."):
+        if not info.name.endswith(".__main__"):
+            importlib.import_module(info.name)
+    _PRELOADED = True
+
+
+_PRELOADED = False
 
 
 def relative(path: str | Path) -> str | None:

@@ -7,7 +7,7 @@
          -> model:<M> -> estimates:<M>, diagnostics:<M>      (every model of [models] fit)
     panel -> model:M6 -> estimates:M6, diagnostics:M6       (when [data] panel names a panel)
     model:<M> of take-off            -> comparison           (LOO of the take-off models)
-    data                             -> kfold:<M>            (rungs of [diagnostics] kfold)
+    data -> kfold:<M>:fold<f>        -> kfold:<M>            (rungs of [diagnostics] kfold; a step per fold)
     baselines, estimates:<ref>       -> forest               (reference model, take-off)
     estimates:*, diagnostics:*, data -> hypotheses
     data, model:<ref>                -> cases                (reference model, take-off)
@@ -36,7 +36,7 @@ from clusterpreneur.pipeline.steps.diagnostics import DiagnosticsStep
 from clusterpreneur.pipeline.steps.estimates import EstimatesStep
 from clusterpreneur.pipeline.steps.forest import ForestStep
 from clusterpreneur.pipeline.steps.hypotheses import HypothesesStep
-from clusterpreneur.pipeline.steps.kfold import KFoldStep
+from clusterpreneur.pipeline.steps.kfold import FoldStep, KFoldStep, fold_step
 from clusterpreneur.pipeline.steps.model import ModelStep
 from clusterpreneur.pipeline.steps.report import ReportStep
 from clusterpreneur.pipeline.steps.sbc import SBCStep, current_spec_hashes
@@ -156,13 +156,14 @@ def plan(
                 rule=RULE,
             )
         )
-    for m in config.kfold:  # prediction of unseen countries: refits without whole countries
-        settings, seed = config.settings_for(m), config.seed_for(m)
+    for m in config.kfold:  # prediction of unseen countries: refits without whole countries, one step each
+        settings, seed, k = config.settings_for(m), config.seed_for(m), config.kfold_k
         spec = model_spec(config, m)
-        kf = KFoldStep(
-            f"kfold:{m}", ("data",), True, spec=spec, settings=settings, k=config.kfold_k, seed=seed
-        )
-        steps.append(kf)
+        folds = [
+            FoldStep(fold_step(m, f), ("data",), True, spec=spec, settings=settings, k=k, seed=seed, fold=f)
+            for f in range(k)
+        ]
+        steps += [*folds, KFoldStep(f"kfold:{m}", tuple(f.name for f in folds), spec=spec, k=k, model=m)]
     if config.sbc:  # reads saved results: SBC itself never runs in the study
         rungs = saved_sbc_runs(config.sbc)
         fitted = {m: model_spec(config, m) for m in rungs if m in config.models}  # the study's specs

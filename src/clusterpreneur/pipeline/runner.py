@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -148,13 +149,23 @@ def dependency_versions() -> dict[str, str]:
 
 
 class _Progress:
-    """Rich progress bar in an interactive terminal, plain log lines otherwise."""
+    """Rich progress bar in an interactive terminal, plain log lines otherwise.
+
+    Steps may run concurrently: the bar names every running step; each log line carries the
+    step's number in the order steps started.
+    """
+
+    sampler_bars = None
+    """Whether a step's sampler shows its own progress bar (None: in a terminal, while this bar is
+    :meth:`suspended`); worker processes say False (:mod:`clusterpreneur.pipeline.schedule`)."""
 
     def __init__(self, total: int, enabled: bool | None = None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.total = total
         self._bar = None
         self._task = None
+        self._number: dict[str, int] = {}
+        self._finished: set[str] = set()
 
     def __enter__(self):
         if self.enabled:
@@ -187,19 +198,26 @@ class _Progress:
         finally:
             self._bar.start()
 
-    def start(self, i: int, name: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, description=name)
-        else:
-            logger.info("[%d/%d] %s ...", i, self.total, name)
+    def _describe(self) -> None:
+        running = [n for n in self._number if n not in self._finished]
+        self._bar.update(self._task, description=", ".join(running) or "study")
 
-    def done(self, i: int, name: str, cached: bool, seconds: float) -> None:
+    def start(self, name: str) -> None:
+        self._number[name] = len(self._number) + 1
+        if self._bar is not None:
+            self._describe()
+        else:
+            logger.info("[%d/%d] %s ...", self._number[name], self.total, name)
+
+    def done(self, name: str, cached: bool, seconds: float) -> None:
         how = "cached" if cached else f"done in {seconds:.1f} s"
+        self._finished.add(name)
         if self._bar is not None:
             self._bar.console.log(f"{name}: {how}")
             self._bar.advance(self._task)
+            self._describe()
         else:
-            logger.info("[%d/%d] %s: %s", i, self.total, name, how)
+            logger.info("[%d/%d] %s: %s", self._number[name], self.total, name, how)
 
 
 def step_code(step: Step, tracked: codekey.CodeTracker) -> set[str]:
@@ -210,6 +228,66 @@ def step_code(step: Step, tracked: codekey.CodeTracker) -> set[str]:
     return files - codekey.INFRASTRUCTURE
 
 
+@dataclass
+class Staged:
+    """A step that has run: its staging folder (artefacts written, not committed), its summary,
+    wall time and the package files that make up its code."""
+
+    folder: Path
+    summary: dict[str, Any]
+    seconds: float
+    files: set[str]
+
+
+def execute_step(step: Step, ctx: RunContext, upstream: dict[str, CacheEntry], cache: StepCache) -> Staged:
+    """Run ``step`` into a fresh staging folder of ``cache`` (removed again if it fails); the one
+    way a step runs, in this process or in a worker (:mod:`clusterpreneur.pipeline.schedule`).
+
+    Errors other than the package's own are raised as :class:`StepError` naming the step.
+    """
+    codekey.preload()  # what a step runs must not depend on what ran before it in this process
+    t0 = time.perf_counter()
+    with cache.stage(step.name) as workdir:
+        try:
+            with codekey.CodeTracker() as tracked:
+                summary = step.run(ctx, upstream, workdir) or {}
+        except ClusterpreneurError:
+            raise
+        except Exception as exc:
+            raise StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        maybe_pause(step.name)
+        files = step_code(step, tracked)
+    return Staged(workdir, summary, time.perf_counter() - t0, files)
+
+
+def _commit(
+    cache: StepCache, step: Step, base: str, staged: Staged, digests: codekey.FileDigests
+) -> CacheEntry:
+    try:
+        return cache.commit(
+            step.name, base, digests.digests(staged.files), staged.folder, staged.summary, staged.seconds
+        )
+    except BaseException:
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        raise
+
+
+JOBS_ENV = "CLUSTERPRENEUR_JOBS"
+
+
+def default_jobs() -> int:
+    """Steps run at once by default: ``$CLUSTERPRENEUR_JOBS`` when set, else one per CPU this
+    process may use (why: :mod:`clusterpreneur.pipeline.schedule`)."""
+    from clusterpreneur.models.fit import default_cores
+
+    text = os.environ.get(JOBS_ENV, "").strip()
+    if not text:
+        return default_cores(os.cpu_count() or 1)
+    if not text.isdigit() or int(text) < 1:
+        raise ClusterpreneurError(f"{JOBS_ENV}={text!r}: give a whole number of at least 1, or unset it")
+    return int(text)
+
+
 def run_steps(
     steps: list[Step],
     ctx: RunContext,
@@ -217,12 +295,22 @@ def run_steps(
     *,
     force: bool = False,
     progress: bool | None = None,
+    jobs: int = 1,
 ) -> tuple[dict[str, CacheEntry], list[StepRecord]]:
-    """Validate every step, then run them in order (dependencies first), reusing cached results
-    unless ``force``."""
+    """Validate every step, then run each one whose dependencies are done, reusing cached results
+    unless ``force``; return the entries and one record per step, in plan order.
+
+    ``jobs=1`` runs the steps one after another in plan order, in this process; ``jobs > 1`` runs
+    up to ``jobs`` steps at once in worker processes (:mod:`clusterpreneur.pipeline.schedule`),
+    sampling steps first among those ready. Keys and bytes are the same either way. After a step
+    fails no other step starts; the steps already running finish (and are cached), then the
+    first error is raised, naming its step.
+    """
+    from clusterpreneur.pipeline.schedule import step_pool
+
+    if jobs < 1:
+        raise ClusterpreneurError(f"jobs must be at least 1, not {jobs}")
     version = package_version()
-    entries: dict[str, CacheEntry] = {}
-    records: list[StepRecord] = []
     known: set[str] = set()
     for step in steps:
         missing = [d for d in step.deps if d not in known]
@@ -232,50 +320,56 @@ def run_steps(
     for step in steps:
         step.validate(ctx)
     digests = codekey.FileDigests()
-    with _Progress(len(steps), progress) as bar:
+    position = {s.name: i for i, s in enumerate(steps)}
+    waiting = steps if jobs == 1 else sorted(steps, key=lambda s: (not s.sampling, position[s.name]))
+    waiting = list(waiting)
+    entries: dict[str, CacheEntry] = {}
+    records: dict[str, StepRecord] = {}
+    failure: BaseException | None = None
+
+    def record(step: Step, entry: CacheEntry, cached: bool, seconds: float) -> None:
+        entries[step.name] = entry
+        records[step.name] = StepRecord(
+            step.name, entry.key, cached, round(seconds, 3), entry.summary, step.sampling, sorted(entry.code)
+        )
+        bar.done(step.name, cached, seconds)
+
+    with _Progress(len(steps), progress) as bar, step_pool(jobs, ctx, cache) as pool:
         ctx.progress = bar
-        for i, step in enumerate(steps, start=1):
-            base = step_key(
-                step.name,
-                params=step.params(),
-                upstream={d: entries[d].key for d in step.deps},
-                version=version,
-            )
-            bar.start(i, step.name)
-            entry = None if force else cache.lookup(step.name, base, digests)
-            t0 = time.perf_counter()
-            if entry is None:
-                upstream = {d: entries[d] for d in step.deps}
-                with cache.stage(step.name) as workdir:
-                    try:
-                        with codekey.CodeTracker() as tracked:
-                            summary = step.run(ctx, upstream, workdir) or {}
-                    except ClusterpreneurError:
-                        raise
-                    except Exception as exc:
-                        raise StepError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}") from exc
-                    maybe_pause(step.name)
-                    seconds = time.perf_counter() - t0
-                    code = digests.digests(step_code(step, tracked))
-                    entry = cache.commit(step.name, base, code, workdir, summary, seconds)
-                cached = False
-            else:
-                seconds = time.perf_counter() - t0
-                cached = True
-            entries[step.name] = entry
-            records.append(
-                StepRecord(
-                    step.name,
-                    entry.key,
-                    cached,
-                    round(seconds, 3),
-                    entry.summary,
-                    step.sampling,
-                    sorted(entry.code),
-                )
-            )
-            bar.done(i, step.name, cached, seconds)
-    return entries, records
+        while (waiting and failure is None) or pool.running:
+            reused = failure is None
+            while reused:  # a step taken from the cache may make others ready: look again
+                reused = False
+                for step in list(waiting):
+                    if any(d not in entries for d in step.deps):
+                        continue
+                    if pool.full and jobs == 1:
+                        break
+                    base = step_key(
+                        step.name,
+                        params=step.params(),
+                        upstream={d: entries[d].key for d in step.deps},
+                        version=version,
+                    )
+                    t0 = time.perf_counter()
+                    entry = None if force else cache.lookup(step.name, base, digests)
+                    if entry is not None:
+                        waiting.remove(step)
+                        bar.start(step.name)
+                        record(step, entry, True, time.perf_counter() - t0)
+                        reused = True
+                    elif not pool.full:
+                        waiting.remove(step)
+                        bar.start(step.name)
+                        pool.submit(step, {d: entries[d] for d in step.deps}, base)
+            for step, base, outcome in pool.wait():
+                if isinstance(outcome, BaseException):
+                    failure = failure or outcome
+                    continue
+                record(step, _commit(cache, step, base, outcome, digests), False, outcome.seconds)
+    if failure is not None:
+        raise failure
+    return entries, [records[s.name] for s in steps]
 
 
 def _resolve_inputs(config: StudyConfig) -> tuple[Path, Path | None, Path | None, Path | None]:
@@ -350,9 +444,12 @@ def run_study(
     progress: bool | None = None,
     pdf: bool = False,
     only: tuple[str, ...] | None = None,
+    jobs: int | None = None,
 ) -> RunResult:
     """Run the whole study (or, with ``only``, the named steps and what they need); return the
     report path, the manifest and what each step did.
+
+    ``jobs`` steps run at once (:func:`run_steps`; None: :func:`default_jobs`).
 
     The report and its tables and figures go to ``out_dir``; with ``only`` each selected
     step's files go to ``out_dir/<step>/`` instead (``model:M2`` -> ``model_M2``).
@@ -384,7 +481,8 @@ def run_study(
     if only:
         steps = select(steps, only)
     cache = StepCache(cache_dir)
-    entries, records = run_steps(steps, ctx, cache, force=force, progress=progress)
+    jobs = default_jobs() if jobs is None else int(jobs)
+    entries, records = run_steps(steps, ctx, cache, force=force, progress=progress, jobs=jobs)
 
     t0 = time.perf_counter()
     written: list[str] = []
@@ -419,6 +517,7 @@ def run_study(
         "seeds": {m: config.seed_for(m) for m in config.fitted_models},
         "cache_dir": str(Path(cache_dir).resolve()),
         "forced": force,
+        "jobs": jobs,
         "only": list(only) if only else None,
         "steps": [
             {

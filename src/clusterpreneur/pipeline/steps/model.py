@@ -189,10 +189,12 @@ class ModelStep(StepBase):
             df = add_measures(df)  # a formula names the study's measures as columns
         suspend = getattr(ctx.progress, "suspended", None)
         s = self.settings
+        bars = getattr(ctx.progress, "sampler_bars", None)  # None: in a terminal
         with suspend() if suspend else contextlib.nullcontext():
             fitted = cm.fit_model(
-                spec, df, draws=s.draws, tune=s.tune, chains=s.chains, seed=self.seed, sampler=s.sampler
-            )
+                spec, df, draws=s.draws, tune=s.tune, chains=s.chains, seed=self.seed, sampler=s.sampler,
+                progressbar=bars,
+            )  # fmt: skip
         outcomes = outcomes_of(fitted.idata)
         ordinal = outcomes if spec.family == "ordinal" else []
         if ordinal:
