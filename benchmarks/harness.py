@@ -319,9 +319,9 @@ def render_markdown(results: dict[str, Any]) -> str:
                 load = ", ".join(fmt(x) for x in load) if isinstance(load, list) else fmt(load)
                 lines += [
                     f"`{nox_.get('command', 'nox -s paper')}` as a whole (warm nox env): "
-                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}; steps at once: "
-                    f"{nox_.get('jobs', 1)} on {nox_.get('cpus', '?')} CPUs; 1-minute load before, after: "
-                    f"{load}); step cache afterwards "
+                    f"{fmt(nox_['wall_s'])} s (exit code {nox_.get('returncode')}; "
+                    + (f"steps at once: {nox_['jobs']} on {nox_['cpus']} CPUs; " if "cpus" in nox_ else "")
+                    + f"1-minute load before, after: {load}); step cache afterwards "
                     f"{fmt(nox_.get('cache_mib'))} MiB, report.html {fmt(nox_.get('report_mib'))} MiB.",
                     "",
                 ]
