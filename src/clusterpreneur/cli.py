@@ -439,10 +439,10 @@ def cmd_report(args) -> int:
     if only:
         print(f"steps {', '.join(only)}: their files are in {result.out_dir}/<step>/")
     else:
-        from clusterpreneur.pipeline.report import REPORT_BUDGET, describe_sizes, sizes
+        from clusterpreneur.pipeline.report import REPORT_BUDGET, describe_sizes
 
         pdf = f"\npdf: {result.out_dir / 'report.pdf'}" if args.pdf else ""
-        size = sizes(result.report.read_text(encoding="utf-8"))
+        size = next(r.summary["sizes"] for r in result.records if r.name == "report")  # as the step measured
         print(
             f"report: {result.report}, {describe_sizes(size)}{pdf}\n"
             f"tables: {result.out_dir / 'tables'} (CSV, Markdown, LaTeX; all in tables.md / tables.tex)\n"
