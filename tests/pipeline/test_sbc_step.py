@@ -58,3 +58,25 @@ def test_a_run_of_a_changed_spec_is_stale_and_never_a_pass(tmp_path, make_saved_
     assert changed.params() != step.params()
     changed.run(None, {}, out)
     assert not read_csv(out / "sbc.csv").set_index("model").loc["M1", "passed"]
+
+
+def test_the_table_names_the_fitted_rungs_that_were_never_calibrated(tmp_path, make_saved_sbc, make_config):
+    """Rungs the study fits without a saved run get no row; the table's note names each of them and the
+    command that runs them, and names none that has a row or is not a rung of the ladder."""
+    from dataclasses import replace
+
+    from clusterpreneur.pipeline import exhibits
+    from clusterpreneur.pipeline.cache import CacheEntry
+    from clusterpreneur.pipeline.steps.sbc import SBCStep, current_spec_hashes
+
+    make_saved_sbc(tmp_path / "sbc", "M1")
+    make_saved_sbc(tmp_path / "sbc", "M3")
+    out = tmp_path / "out"
+    out.mkdir()
+    SBCStep("sbc", folder=str(tmp_path / "sbc"), specs=current_spec_hashes(["M1", "M3"])).run(None, {}, out)
+    config = replace(make_config(tmp_path / "survey.csv"), models=("M1", "M2", "M3", "M4", "mine"))
+    src = exhibits.Sources({"sbc": CacheEntry("sbc", "k", out, {})}, config)
+    notes = " ".join(exhibits.sbc(src).reader.notes)
+    assert "Not calibrated: M2, M4 (no saved run)" in notes
+    assert "--model M2,M4" in notes and "M1" not in notes and "mine" not in notes
+    assert list(exhibits.sbc(src).data["model"]) == ["M1", "M3"]

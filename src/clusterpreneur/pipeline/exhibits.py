@@ -686,7 +686,21 @@ def sbc(src: Sources):
             f"Stale: {', '.join(t.loc[stale, 'model'])}: the rung's specification changed after the run, "
             "so its result no longer speaks for the reported fit; rerun nox -s sbc for it."
         )
+    missing = uncalibrated_rungs(src.config.fitted_models, t["model"])
+    if missing:
+        notes.append(
+            f"Not calibrated: {', '.join(missing)} (no saved run); "
+            f"nox -s sbc -- 200 --model {','.join(missing)} runs them."
+        )
     return TableResult(t, typeset("sbc", t, cols, stub="model", notes=notes))
+
+
+def uncalibrated_rungs(fitted, with_results) -> list[str]:
+    """The ladder's rungs among ``fitted`` that have no saved SBC run (in ``fitted`` order)."""
+    from clusterpreneur.study.ladder import LADDER
+
+    done = set(with_results)
+    return [m for m in fitted if m in LADDER and m not in done]
 
 
 def sbc_figures(src: Sources):
