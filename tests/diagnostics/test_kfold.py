@@ -157,17 +157,17 @@ def test_a_fit_with_the_earlier_correlated_effects_is_refused():
 
 
 def test_folds_keep_every_rating_category_in_training():
-    from clusterpreneur.diagnostics.kfold import _folds
+    from clusterpreneur.diagnostics.kfold import split_countries
 
     spec = ModelSpec(name="r", outcome="rating", family="ordinal", groups=SPEC.groups)
     df = pd.DataFrame({"country_id": list("AABBCCDD"), "rating": [1, 2, 2, 3, 1, 3, 2, 2]})
     labels = df["country_id"]
-    fold_of = _folds(spec, df, labels, np.array(list("ABCD")), 2, seed=0)
+    fold_of = split_countries(spec, df, labels, np.array(list("ABCD")), 2, seed=0)
     for f in (0, 1):
         assert set(df.loc[labels.map(fold_of) != f, "rating"]) == {1, 2, 3}
     rare = df.assign(rating=[1, 2, 2, 2, 2, 3, 2, 2])  # 1 and 3 each in one country: no 4-fold split
     with pytest.raises(SpecError, match="category"):
-        _folds(spec, rare, labels, np.array(list("ABCD")), 4, seed=0)
+        split_countries(spec, rare, labels, np.array(list("ABCD")), 4, seed=0)
 
 
 def test_unsupported_specs_are_refused():

@@ -51,10 +51,10 @@ def test_one_m6_simulation_through_fit_model():
 @pytest.mark.parametrize("rung", ["M3", "M4"])
 def test_the_simulator_draws_ordered_cutpoints_as_the_model_states(rung):
     """Forward sampling ignores the ordered transform; the SBC draw is made by rejection."""
-    from clusterpreneur.diagnostics.sbc import _prior_draw
+    from clusterpreneur.diagnostics.sbc import prior_draw
 
     factory, data, *_ = ladder_problem(rung, 60)
-    draw = _prior_draw(pm, factory(data), np.random.default_rng(2))
+    draw = prior_draw(pm, factory(data), np.random.default_rng(2))
     ordered = [v for v in draw["prior"].data_vars if v.startswith(("difficulty_", "cutpoints_"))]
     assert ordered
     for name in ordered:

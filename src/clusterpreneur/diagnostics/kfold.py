@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.special import expit, log_expit, logsumexp
 
 from clusterpreneur.errors import SpecError
-from clusterpreneur.models.spec import ModelSpec, _numeric, component_frame
+from clusterpreneur.models.spec import ModelSpec, as_numeric, component_frame
 
 
 @dataclass
@@ -61,7 +61,7 @@ class KFoldResult:
         }
 
 
-def _check(spec: ModelSpec) -> None:
+def check_kfold_supported(spec: ModelSpec) -> None:
     if spec.slopes or spec.latent is not None or spec.shrinkage_terms or spec.baseline is not None:
         raise SpecError(
             f"K-fold by country supports varying intercepts only; spec {spec.name!r} has varying slopes, "
@@ -82,7 +82,7 @@ def heldout_log_density(
     """Log predictive density of each country of ``test`` (countries the fit has not seen), and
     the number of rows left out for a missing predictor."""
     spec = fit.spec
-    _check(spec)
+    check_kfold_supported(spec)
     if "chol_outcome" in fit.idata["posterior"]:
         raise SpecError(
             f"the fit of {spec.name!r} has correlated effects per outcome (chol_outcome), the structure of "
@@ -91,7 +91,7 @@ def heldout_log_density(
     rng = np.random.default_rng(seed)
     cols = fit.prepared.coords["component"]
     z = fit.standardizer.transform(component_frame(spec, test))[cols]
-    ys = pd.DataFrame({y: _numeric(test[y]) for y in spec.outcomes}, index=test.index)
+    ys = pd.DataFrame({y: as_numeric(test[y]) for y in spec.outcomes}, index=test.index)
     keep = z.notna().all(axis=1) & ys.notna().any(axis=1)
     dropped = int((~keep & ys.notna().any(axis=1)).sum())
     test, z, ys = test.loc[keep], z.loc[keep], ys.loc[keep]
@@ -138,16 +138,18 @@ def heldout_log_density(
     return pd.Series(out, name="elpd"), dropped
 
 
-def _folds(spec, df, labels, countries, k: int, seed: int, tries: int = 200) -> dict[str, int]:
+def split_countries(spec, df, labels, countries, k: int, seed: int, tries: int = 200) -> dict[str, int]:
     """Countries to folds at random (seeded), redrawn until every fold's training rows use every
     answer category of each ordinal outcome (else the fold's cutpoints are not identified)."""
-    cats = {y: set(_numeric(df[y]).dropna()) for y in spec.outcomes} if spec.family == "ordinal" else {}
+    cats = {y: set(as_numeric(df[y]).dropna()) for y in spec.outcomes} if spec.family == "ordinal" else {}
     rng = np.random.default_rng(seed)
     for _ in range(tries):
         order = rng.permutation(countries.size)
         fold_of = {countries[j]: i % k for i, j in enumerate(order)}
         fold = labels.map(fold_of).to_numpy()
-        if all(set(_numeric(df.loc[fold != f, y]).dropna()) == c for f in range(k) for y, c in cats.items()):
+        if all(
+            set(as_numeric(df.loc[fold != f, y]).dropna()) == c for f in range(k) for y, c in cats.items()
+        ):
             return fold_of
     raise SpecError(
         f"no split of the countries into {k} folds leaves every rating category in each fold's training "
@@ -173,7 +175,7 @@ def country_folds(
     spec: ModelSpec, df: pd.DataFrame, *, k: int | None = 5, country: str = "country", seed: int
 ) -> Folds:
     """The countries of ``df`` in ``k`` folds at random (seeded; ``k=None``: one country a fold)."""
-    _check(spec)
+    check_kfold_supported(spec)
     column = next((g.column for g in spec.groups if g.name == country), None)
     if column is None:
         raise SpecError(f"spec {spec.name!r} has no group level {country!r} to fold by")
@@ -182,7 +184,7 @@ def country_folds(
     if not 2 <= k <= countries.size:
         raise SpecError(f"K-fold by country needs 2 <= k <= {countries.size} (the countries), not {k}")
     labels = df[column].astype(str)
-    return Folds(labels, _folds(spec, df, labels, countries, k, seed), k, country)
+    return Folds(labels, split_countries(spec, df, labels, countries, k, seed), k, country)
 
 
 def score_fold(

@@ -200,7 +200,7 @@ def simulate_one(
     seed = int(base_seed) + int(index)
     rng = np.random.default_rng(seed)
     sim_model = (simulator_factory or model_factory)(data)
-    prior = _prior_draw(pm, sim_model, rng)
+    prior = prior_draw(pm, sim_model, rng)
     obs_names = [rv.name for rv in sim_model.observed_RVs]
     y_sim = {n: prior["prior_predictive"][n].values[0, 0] for n in obs_names}
     sim_data = (observed_to_data or replace_observed)(data, y_sim)
@@ -261,7 +261,7 @@ ORDERED_TRIES = 2000
 """Prior draws tried per simulation to find one whose ordered parameters are in order."""
 
 
-def _prior_draw(pm, model, rng: np.random.Generator) -> xr.DataTree:
+def prior_draw(pm, model, rng: np.random.Generator) -> xr.DataTree:
     """One draw from the model's prior and prior predictive, as a DataTree with one chain and draw.
 
     Forward sampling ignores an ``ordered`` transform (cutpoints, item difficulties): it draws the
@@ -392,7 +392,7 @@ def sim_path(cache_dir: Path, index: int) -> Path:
     return Path(cache_dir) / f"sim_{index:05d}.json"
 
 
-def _open_client(scheduler: str | None, n_workers: int, processes: bool):
+def open_dask_client(scheduler: str | None, n_workers: int, processes: bool):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -462,7 +462,7 @@ def run_sbc(
         own = client is None
         cluster = None
         if own:
-            client, cluster = _open_client(scheduler, n_workers, processes)
+            client, cluster = open_dask_client(scheduler, n_workers, processes)
         try:
             futures = [
                 client.submit(
@@ -619,7 +619,7 @@ def ladder_observed(spec, data: Mapping, values: dict[str, np.ndarray]) -> dict:
     """SBC ``observed_to_data`` of a ladder rung: simulated outcomes go to ``observed=`` (ordinal
     codes 0..K-1 as the data's categories) and the latent variable's simulated items (M3) go to
     ``observed=`` (the categories stay the data's: a simulated answer set may miss one)."""
-    from clusterpreneur.models.spec import ModelSpec, _numeric, ordinal_categories
+    from clusterpreneur.models.spec import ModelSpec, as_numeric, ordinal_categories
 
     df = data["df"]
     outcomes = {}
@@ -630,7 +630,7 @@ def ladder_observed(spec, data: Mapping, values: dict[str, np.ndarray]) -> dict:
         outcomes[y] = v
     if spec.latent is not None:  # the items' answers, NaN where the data have none
         for item in spec.latent.items:
-            x = _numeric(df[item]).to_numpy()
+            x = as_numeric(df[item]).to_numpy()
             item_spec = ModelSpec("item", item, "ordinal")
             cats = np.asarray(ordinal_categories(item_spec, df[item]), dtype="float64")
             new = x.copy()

@@ -48,11 +48,11 @@ from pymc.distributions.transforms import ordered
 
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models import parametrize
-from clusterpreneur.models.families import _dist, get_family
+from clusterpreneur.models.families import get_family, prior_from_settings
 from clusterpreneur.models.spec import (
     DEFAULT_PRIORS,
     ModelSpec,
-    _numeric,
+    as_numeric,
     component_frame,
     indicator,
     ordinal_categories,
@@ -81,7 +81,7 @@ class Prepared:
         return self.spec.obs_dim
 
 
-def _binary_beta(pbar: float) -> tuple[float, float]:
+def binary_beta_prior(pbar: float) -> tuple[float, float]:
     """Beta prior of an imputed binary component (a probability-like value in (0, 1))."""
     return 0.5 + 2.0 * pbar, 0.5 + 2.0 * (1.0 - pbar)
 
@@ -91,10 +91,10 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     spec.validate(df)
     dropped: dict[str, int] = {}
     # rows: an observed outcome (any of several ordinal outcomes)
-    ys = pd.DataFrame({y: _numeric(df[y]) for y in spec.outcomes}, index=df.index)
+    ys = pd.DataFrame({y: as_numeric(df[y]) for y in spec.outcomes}, index=df.index)
     keep = ys.notna().any(axis=1) if len(spec.outcomes) > 1 else ys.iloc[:, 0].notna()
     if spec.trials:
-        keep &= _numeric(df[spec.trials]).notna()
+        keep &= as_numeric(df[spec.trials]).notna()
     if (~keep).any():
         dropped["missing outcome"] = int((~keep).sum())
     frame = df.loc[keep]
@@ -129,7 +129,7 @@ def prepare(spec: ModelSpec, df: pd.DataFrame, standardizer: Standardizer | None
     group_index = {}
     time_coords: dict[str, list[str]] = {}
     if spec.baseline is not None:  # person-period rows: one label per initiative and wave
-        t = _numeric(frame[spec.baseline]).astype("int64")
+        t = as_numeric(frame[spec.baseline]).astype("int64")
         ids = [f"{i} {spec.baseline} {k}" for i, k in zip(ids, t, strict=True)]
         levels_t = sorted(t.unique().tolist())
         time_coords["wave"] = [str(k) for k in levels_t]
@@ -227,14 +227,14 @@ def _coefficients(spec: ModelSpec, multi: bool):
     dims = ("outcome", "term") if multi else "term"
     shrunk = list(spec.shrinkage_terms)
     if not shrunk:
-        return _dist("beta", spec.prior("beta"), dims=dims)
+        return prior_from_settings("beta", spec.prior("beta"), dims=dims)
     if multi:
         raise SpecError("shrinkage terms are not supported with several ordinal outcomes")
     model = pm.modelcontext(None)
     main = [t for t in spec.terms if t not in shrunk]
     model.add_coord("main_term", main)
     model.add_coord("shrunk_term", shrunk)
-    b_main = _dist("beta_main", spec.prior("beta_main", "beta"), dims="main_term")
+    b_main = prior_from_settings("beta_main", spec.prior("beta_main", "beta"), dims="main_term")
     z = pm.Normal("z_shrunk", 0.0, 1.0, dims="shrunk_term")
     if spec.shrinkage == "normal":
         b_shr = z * spec.prior("shrinkage_normal")["sigma"]
@@ -306,7 +306,7 @@ def build_model(
         gdims = {g.name: ((g.name, "outcome") if multi else g.name) for g in spec.groups}
 
         def effect(name: str, group: str, term: str | None, eta_minus, x=None):
-            sigma = _dist(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
+            sigma = prior_from_settings(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
             inf = None
             if how[name] == "laplace":  # centred at the current state where the family allows
                 inf = parametrize.current_information(spec, prep, group, eta_minus, obs, x)
@@ -337,8 +337,8 @@ def _intercept(spec: ModelSpec, prep: Prepared):
     """The common intercept, or with ``spec.baseline`` one per wave (``intercept`` over dim
     ``wave``): the baseline log-odds of the discrete-time hazard, indexed by each row's wave."""
     if spec.baseline is None:
-        return _dist("intercept", spec.prior("intercept"))
-    alpha = _dist("intercept", spec.prior("intercept"), dims="wave")
+        return prior_from_settings("intercept", spec.prior("intercept"))
+    alpha = prior_from_settings("intercept", spec.prior("intercept"), dims="wave")
     return alpha[prep.group_index["wave"]]
 
 
@@ -388,7 +388,7 @@ def _design_in_graph(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarray]
         elif c in prep.imputed:
             miss = np.flatnonzero(prep.z[c].isna().to_numpy())
             if c in prep.binary:
-                a, b = _binary_beta(float(prep.z[c].mean()))
+                a, b = binary_beta_prior(float(prep.z[c].mean()))
                 imp = pm.Beta(f"{c}_imputed", a, b, dims=f"{c}_missing")
             else:
                 imp = pm.Normal(f"{c}_imputed", 0.0, 1.0, dims=f"{c}_missing")
@@ -412,7 +412,7 @@ def _observation_effect(spec: ModelSpec, prep: Prepared, how: str, obs: dict[str
     ``clusterpreneur.study.simulate.ratings_truth``).
     """
     name = prep.obs_dim
-    sigma = _dist(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
+    sigma = prior_from_settings(f"sigma_{name}", spec.prior(f"sigma_{name}", "sigma"))
     inf = parametrize.observation_information(spec, prep, obs) if how == "laplace" else None
     return parametrize.group_effect(name, sigma, how, name, inf)
 
@@ -425,9 +425,9 @@ def _product(xs):
 
 
 def _observed_arrays(spec: ModelSpec, prep: Prepared, observed) -> dict[str, np.ndarray]:
-    base = {y: _numeric(prep.data[y]).to_numpy() for y in spec.outcomes}
+    base = {y: as_numeric(prep.data[y]).to_numpy() for y in spec.outcomes}
     if spec.latent is not None and isinstance(observed, dict):  # items can be overridden too (SBC)
-        base.update({i: _numeric(prep.data[i]).to_numpy() for i in spec.latent.items if i in observed})
+        base.update({i: as_numeric(prep.data[i]).to_numpy() for i in spec.latent.items if i in observed})
     if observed is None:
         return base
     if not isinstance(observed, dict):
@@ -450,7 +450,7 @@ def _family_scaled(prep: Prepared) -> ModelSpec:
     (gaussian: scaled to the outcome; log link: intercept centred on the log mean). Read from
     the data's outcome, never from an ``observed`` override, so SBC replicates share the prior."""
     spec = prep.spec
-    y = _numeric(prep.data[spec.outcomes[0]]).to_numpy()
+    y = as_numeric(prep.data[spec.outcomes[0]]).to_numpy()
     scaled = get_family(spec.family).default_priors(y, DEFAULT_PRIORS)
     extra = {k: v for k, v in scaled.items() if k not in spec.priors}
     return spec.with_overrides(priors=extra) if extra else spec
@@ -459,10 +459,10 @@ def _family_scaled(prep: Prepared) -> ModelSpec:
 def _likelihood(spec: ModelSpec, prep: Prepared, eta, obs: dict[str, np.ndarray], n: int) -> None:
     """The observed outcome(s): a dispatch to the family (:mod:`.families`)."""
     family = get_family(spec.family)
-    w = _numeric(prep.data[spec.weights]).to_numpy() if spec.weights else None
+    w = as_numeric(prep.data[spec.weights]).to_numpy() if spec.weights else None
     if spec.family != "ordinal":
         y = spec.outcomes[0]
-        trials = _numeric(prep.data[spec.trials]).to_numpy() if spec.trials else None
+        trials = as_numeric(prep.data[spec.trials]).to_numpy() if spec.trials else None
         params = family.graph_parameters(lambda key: spec.prior(key))
         family.likelihood(y, eta, obs[y], params=params, trials=trials, dims=spec.obs_dim, weights=w)
         return
@@ -482,9 +482,9 @@ def _measurement_model(spec: ModelSpec, prep: Prepared, obs: dict[str, np.ndarra
     answers come from ``obs`` when it holds them (an ``observed`` override), else from the data."""
     lat = spec.latent
     latent = pm.Normal(lat.name, 0.0, 1.0, dims=spec.obs_dim)
-    a = _dist("discrimination", spec.prior("discrimination"), dims="item")
+    a = prior_from_settings("discrimination", spec.prior("discrimination"), dims="item")
     for k, item in enumerate(lat.items):
-        x = obs[item] if obs is not None and item in obs else _numeric(prep.data[item]).to_numpy()
+        x = obs[item] if obs is not None and item in obs else as_numeric(prep.data[item]).to_numpy()
         mask = ~np.isnan(x)
         cats = prep.categories[item]
         # difficulty parametrisation a * (latent - b): cutpoints a * b, so the discrimination

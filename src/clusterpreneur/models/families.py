@@ -106,7 +106,7 @@ class Family:
     # ----------------------------------------------------------------- graph
     def graph_parameters(self, prior) -> dict[str, Any]:
         """The family's parameters as PyMC variables (inside a model); ``prior(key)`` gives settings."""
-        return {p: _dist(p, prior(p)) for p in self.parameters}
+        return {p: prior_from_settings(p, prior(p)) for p in self.parameters}
 
     def distribution(self, name: str, eta, params: dict, trials, observed, dims):
         raise NotImplementedError
@@ -154,7 +154,7 @@ class Family:
         return sm.GLM(np.asarray(y, dtype=float), Xc, family=family).fit()
 
 
-def _dist(name: str, settings: dict, **kwargs):
+def prior_from_settings(name: str, settings: dict, **kwargs):
     """A prior from a settings dict ``{"dist": "Normal", "mu": 0, "sigma": 1}`` (the graph's one helper)."""
     s = dict(settings)
     return getattr(pm, s.pop("dist"))(name, **s, **kwargs)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from clusterpreneur import tables
 from clusterpreneur.models.families import get_family
-from clusterpreneur.models.predict import _stacked
+from clusterpreneur.models.predict import posterior_draws
 from clusterpreneur.models.spec import Term
 from clusterpreneur.standardize import Standardizer
 
@@ -23,7 +23,7 @@ def original_scale_factor(term: Term, standardizer: Standardizer) -> float:
 
 def _beta_draws(fit) -> dict[str, np.ndarray]:
     """``{outcome: draws x term}`` of the standardised coefficients."""
-    beta = _stacked(fit, "beta", None)
+    beta = posterior_draws(fit, "beta", None)
     outs = fit.spec.outcomes
     if beta.ndim == 3:  # draws x outcome x term
         return {y: beta[:, k, :] for k, y in enumerate(outs)}
@@ -144,11 +144,16 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
     post = fit.idata["posterior"]
     for y, b in _beta_draws(fit).items():
         if "intercept" in post and "wave" in post["intercept"].dims:  # a hazard's baseline per wave
-            a = _stacked(fit, "intercept", None)
+            a = posterior_draws(fit, "intercept", None)
             for k, w in enumerate(post["intercept"]["wave"].values):
                 add(y, f"wave {w}", a[:, k], "standardised" if centred else "unscaled")
         elif "intercept" in post:
-            add(y, "intercept", _stacked(fit, "intercept", None), "standardised" if centred else "unscaled")
+            add(
+                y,
+                "intercept",
+                posterior_draws(fit, "intercept", None),
+                "standardised" if centred else "unscaled",
+            )
         for j, t in enumerate(spec.terms):
             term = terms[t]
             if _one_scale(fit, term):
@@ -158,10 +163,10 @@ def coefficient_table(fit, prob: float = 0.95) -> pd.DataFrame:
             if lat not in term.components:
                 add(y, t, b[:, j] / original_scale_factor(term, std), "original")
         for g in spec.groups:
-            add(y, f"sigma_{g.name}", _stacked(fit, f"sigma_{g.name}", None), "unscaled")
+            add(y, f"sigma_{g.name}", posterior_draws(fit, f"sigma_{g.name}", None), "unscaled")
         for s in spec.slopes:
             name, term = f"sigma_{s.param}", terms[s.term]
-            d = _stacked(fit, name, None)
+            d = posterior_draws(fit, name, None)
             if _one_scale(fit, term):
                 add(y, name, d, "unscaled")
                 continue

@@ -20,9 +20,9 @@ import pandas as pd
 from scipy.special import expit
 
 from clusterpreneur.errors import SpecError
-from clusterpreneur.models.build import _binary_beta
+from clusterpreneur.models.build import binary_beta_prior
 from clusterpreneur.models.families import get_family
-from clusterpreneur.models.spec import _numeric, component_frame, derived_columns
+from clusterpreneur.models.spec import as_numeric, component_frame, derived_columns
 
 NEW_GROUP_NOTE = (
     "effects of countries/regions not in the fitted data are drawn from the population "
@@ -30,7 +30,7 @@ NEW_GROUP_NOTE = (
 )
 
 
-def _stacked(fit, name: str, draws: int | None) -> np.ndarray:
+def posterior_draws(fit, name: str, draws: int | None) -> np.ndarray:
     """Posterior draws of ``name`` as an array with the sample first (chain x draw flattened)."""
     da = fit.idata["posterior"][name]
     arr = np.asarray(da.values)
@@ -48,7 +48,7 @@ def _baseline(fit, frame: pd.DataFrame, draws: int | None) -> np.ndarray:
     spec = fit.spec
     if not get_family(spec.family).has_intercept:  # ordinal: the cutpoints carry the location
         return np.zeros((1, 1))
-    alpha = _stacked(fit, "intercept", draws)
+    alpha = posterior_draws(fit, "intercept", draws)
     if spec.baseline is None:
         return alpha[:, None]
     waves = fit.prepared.coords["wave"]
@@ -71,13 +71,13 @@ def _latent_draws(fit, frame: pd.DataFrame, draws: int | None, seed: int) -> np.
     """Draws (S x n) of the latent variable of new rows given their items, per posterior draw."""
     lat = fit.spec.latent
     grid = np.linspace(-5.0, 5.0, 101)
-    a = _stacked(fit, "discrimination", draws)  # S x items
+    a = posterior_draws(fit, "discrimination", draws)  # S x items
     s_n = a.shape[0]
     logw = np.broadcast_to(-0.5 * grid**2, (s_n, len(frame), grid.size)).copy()
     for k, item in enumerate(lat.items):
         cats = fit.prepared.categories[item]
-        cuts = _stacked(fit, f"cutpoints_{item}", draws)  # S x (K-1)
-        x = _numeric(frame[item]).to_numpy()
+        cuts = posterior_draws(fit, f"cutpoints_{item}", draws)  # S x (K-1)
+        x = as_numeric(frame[item]).to_numpy()
         for i in np.flatnonzero(~np.isnan(x)):
             c = int(np.clip(np.searchsorted(cats, x[i]), 0, len(cats) - 1))
             eta = a[:, k, None] * grid[None, :]  # S x G
@@ -131,7 +131,7 @@ def predict(
     if kind == "outcome" and family.needs_trials:
         if spec.trials not in new_df:
             raise SpecError(f"outcome draws of a binomial model need the trials column {spec.trials!r}")
-        trials = _numeric(new_df[spec.trials]).to_numpy()
+        trials = as_numeric(new_df[spec.trials]).to_numpy()
         if np.isnan(trials).any() or (trials < 0).any() or (trials != np.round(trials)).any():
             raise SpecError(f"trials column {spec.trials!r} must hold whole numbers >= 0 in every row")
     missing = spec.missing_columns(new_df, with_outcome=False)
@@ -151,7 +151,7 @@ def predict(
     if latent is not None:
         comp[latent] = 0.0
     z = std.transform(comp)[fit.prepared.coords["component"]]
-    beta = _stacked(fit, "beta", draws)  # S x T
+    beta = posterior_draws(fit, "beta", draws)  # S x T
     s_n, n = beta.shape[0], len(frame)
     zc = {c: np.broadcast_to(z[c].to_numpy(), (s_n, n)).copy() for c in z.columns}
     imputed_cols: list[list[str]] = [[] for _ in range(n)]
@@ -165,7 +165,7 @@ def predict(
         for i in miss:
             rng = _label_rng(seed, "impute", c, ids[i])
             if c in fit.prepared.binary:
-                a, b = _binary_beta(float(fit.prepared.z[c].mean()))
+                a, b = binary_beta_prior(float(fit.prepared.z[c].mean()))
                 zc[c][:, i] = rng.beta(a, b, size=s_n)
             else:
                 zc[c][:, i] = rng.normal(0.0, 1.0, size=s_n)
@@ -183,8 +183,8 @@ def predict(
         effects = [(f"u_{g.name}", f"sigma_{g.name}", None)]
         effects += [(f"u_{s.param}", f"sigma_{s.param}", s.term) for s in spec.slopes if s.group == g.name]
         for u_name, sigma_name, term in effects:
-            u = _stacked(fit, u_name, draws)
-            sigma = _stacked(fit, sigma_name, draws)
+            u = posterior_draws(fit, u_name, draws)
+            sigma = posterior_draws(fit, sigma_name, draws)
             x = 1.0 if term is None else X[:, :, list(spec.terms).index(term)]
             contrib = np.empty((s_n, n))
             for i, lab in enumerate(labels):
@@ -201,7 +201,7 @@ def predict(
     if spec.family == "ordinal":
         y = spec.outcomes[0]
         cats = np.asarray(fit.prepared.categories[y])
-        params = {"cutpoints": _stacked(fit, f"cutpoints_{y}", draws)[:, None, :]}  # S x 1 x (K-1)
+        params = {"cutpoints": posterior_draws(fit, f"cutpoints_{y}", draws)[:, None, :]}  # S x 1 x (K-1)
         if kind == "mean":
             probs = family.category_probabilities(eta, params["cutpoints"])
             p = probs @ cats.astype("float64")  # the expected category value
@@ -210,7 +210,7 @@ def predict(
     elif kind == "mean":
         p = family.mean(eta)
     else:
-        params = {k: _stacked(fit, k, draws) for k in family.parameters}
+        params = {k: posterior_draws(fit, k, draws) for k in family.parameters}
         p = family.draw(_label_rng(seed, "outcome"), eta, params, trials)
     lo, hi = (1 - prob) / 2, (1 + prob) / 2
     out = pd.DataFrame(

@@ -537,7 +537,7 @@ class ModelSpec:
                     f"spec {self.name!r}: a baseline per {self.baseline!r} needs person-period rows "
                     "identified by id_column"
                 )
-            t = _numeric(df[self.baseline])
+            t = as_numeric(df[self.baseline])
             if t.isna().any() or (t != np.round(t)).any():
                 raise SpecError(
                     f"spec {self.name!r}: the time column {self.baseline!r} must hold whole numbers "
@@ -557,7 +557,7 @@ class ModelSpec:
             check_weights(self, df)
         if self.latent is not None:
             for item in self.latent.items:
-                vals = _numeric(df[item]).dropna()
+                vals = as_numeric(df[item]).dropna()
                 if vals.empty or (vals != np.round(vals)).any():
                     raise SpecError(f"latent item {item!r} must hold integer ordinal codes")
 
@@ -571,7 +571,7 @@ def _legacy_parametrization(d: dict) -> dict:
     return d
 
 
-def _numeric(s: pd.Series) -> pd.Series:
+def as_numeric(s: pd.Series) -> pd.Series:
     try:
         return pd.to_numeric(s, errors="raise").astype("float64")
     except (TypeError, ValueError) as exc:
@@ -580,7 +580,7 @@ def _numeric(s: pd.Series) -> pd.Series:
 
 def ordinal_categories(spec: ModelSpec, y: pd.Series) -> list[int]:
     """The categories of an ordinal outcome (declared or observed range); each must be used."""
-    vals = _numeric(y).dropna()
+    vals = as_numeric(y).dropna()
     cats = (
         list(spec.categories)
         if spec.categories is not None
@@ -603,8 +603,8 @@ def ordinal_categories(spec: ModelSpec, y: pd.Series) -> list[int]:
 
 def check_outcome(spec: ModelSpec, df: pd.DataFrame, y: str) -> None:
     """The observed values of outcome ``y`` fit the spec's family (its registry check)."""
-    vals = _numeric(df[y]).dropna()
-    trials = _numeric(df[spec.trials]) if spec.trials else None
+    vals = as_numeric(df[y]).dropna()
+    trials = as_numeric(df[spec.trials]) if spec.trials else None
     get_family(spec.family).check_outcome(vals, trials)
     if spec.family == "ordinal":
         ordinal_categories(spec, df[y])
@@ -612,8 +612,8 @@ def check_outcome(spec: ModelSpec, df: pd.DataFrame, y: str) -> None:
 
 def check_weights(spec: ModelSpec, df: pd.DataFrame) -> None:
     """Likelihood weights: numeric, finite, >= 0 wherever an outcome is observed, not all 0."""
-    w = _numeric(df[spec.weights])
-    seen = pd.concat([_numeric(df[y]) for y in spec.outcomes], axis=1).notna().any(axis=1)
+    w = as_numeric(df[spec.weights])
+    seen = pd.concat([as_numeric(df[y]) for y in spec.outcomes], axis=1).notna().any(axis=1)
     w = w[seen]
     bad = w.isna() | ~np.isfinite(w) | (w < 0)
     if bad.any():
@@ -646,7 +646,7 @@ def component_frame(spec: ModelSpec, df: pd.DataFrame) -> pd.DataFrame:
                 )
             out[c] = (labels == level).astype("float64").where(labels.notna())
         elif c in df.columns:
-            out[c] = _numeric(df[c])
+            out[c] = as_numeric(df[c])
         elif c in derived:
             out[c] = pd.Series(derived[c].compute(df), index=df.index).astype("float64")
         else:  # validate() prevents this

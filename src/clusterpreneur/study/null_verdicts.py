@@ -95,7 +95,7 @@ def run_null_studies(
     client=None,
 ) -> list[dict]:
     """Run (or resume) null studies ``0 .. n_studies-1`` on Dask; the finished studies' records."""
-    from clusterpreneur.diagnostics.sbc import _open_client
+    from clusterpreneur.diagnostics.sbc import open_dask_client
 
     settings = settings or NullSettings()
     cache = Path(cache_dir)
@@ -115,7 +115,7 @@ def run_null_studies(
         own = client is None
         cluster = None
         if own:
-            client, cluster = _open_client(scheduler, n_workers, True)
+            client, cluster = open_dask_client(scheduler, n_workers, True)
         try:
             futures = [
                 client.submit(

@@ -51,9 +51,9 @@ class FoldStep(StepBase):
         return {"spec": self.spec.to_dict(), "settings": s, "k": self.k, "seed": self.seed, "fold": self.fold}
 
     def validate(self, ctx: RunContext) -> None:
-        from clusterpreneur.diagnostics.kfold import _check
+        from clusterpreneur.diagnostics.kfold import check_kfold_supported
 
-        _check(self.spec)
+        check_kfold_supported(self.spec)
 
     def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
         from clusterpreneur.diagnostics.kfold import country_folds, score_fold
@@ -83,9 +83,9 @@ class KFoldStep(StepBase):
         return {"model": self.model, "k": self.k}
 
     def validate(self, ctx: RunContext) -> None:
-        from clusterpreneur.diagnostics.kfold import _check
+        from clusterpreneur.diagnostics.kfold import check_kfold_supported
 
-        _check(self.spec)
+        check_kfold_supported(self.spec)
 
     def run(self, ctx: RunContext, upstream: Mapping[str, CacheEntry], out: Path) -> dict[str, Any]:
         from clusterpreneur.diagnostics.kfold import combine_folds
