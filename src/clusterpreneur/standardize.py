@@ -45,6 +45,10 @@ class Standardizer:
                 out[col] = (out[col].astype("float64") - self.center[col]) / self.scale[col]
         return out
 
+    def keeps_scale(self, column: str) -> bool:
+        """True when ``column`` stays on its own scale: a 0/1 column, or one it does not standardise."""
+        return self.center.get(column, 0.0) == 0.0 and self.scale.get(column, 1.0) == 1.0
+
     def to_dict(self) -> dict[str, dict[str, float]]:
         return {"center": dict(self.center), "scale": dict(self.scale)}
 

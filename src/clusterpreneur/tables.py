@@ -13,9 +13,9 @@ Every fitted model, whatever its family, is reported as rows of :data:`COLUMNS`:
     ``"standardised"`` for the coefficient on the standardised design (and for every
     parameter with no original-scale version), ``"original"`` for the same coefficient per
     original unit of the predictor (see :func:`clusterpreneur.models.hypotheses.original_scale_factor`),
-    ``"unscaled"`` for a parameter with one scale only (a 0/1 or dummy term, an unstandardised
-    predictor, the SD of varying intercepts: Bayesian tables, see
-    :func:`clusterpreneur.models.hypotheses.coefficient_table`);
+    ``"unscaled"`` for a parameter with one scale only: a term of 0/1 or dummy columns (per change
+    from 0 to 1, in every table), an unstandardised predictor and the SD of varying intercepts
+    (Bayesian tables, see :func:`clusterpreneur.models.hypotheses.coefficient_table`);
 ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``
     point estimate, standard error and 95% interval; a Bayesian model puts its posterior
     mean, posterior standard deviation and 95% credible interval here;

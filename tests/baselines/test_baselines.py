@@ -75,6 +75,8 @@ N_RECOVERY_CHECKS = (
 """Comparisons with the truth made by the default recovery tests below (81)."""
 Z_BOUND = float(norm.ppf(1 - 0.05 / (2 * N_RECOVERY_CHECKS)))
 
+ZERO_ONE = {"peripheral", "anchor_firm", "public_private", "prior_cluster"}  # the 0/1 study terms
+
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -97,7 +99,7 @@ def latent_frame(large_survey):
 
 
 def _coverage(fit: baselines.BaselineFit, truth: dict[str, float]) -> pd.DataFrame:
-    tab = fit.table[fit.table["scale"] == "standardised"].set_index("term")
+    tab = fit.table[fit.table["scale"] != "original"].set_index("term")
     out = pd.DataFrame({"truth": pd.Series(truth)})
     out["estimate"] = tab.loc[out.index, "estimate"]
     out["std_error"] = tab.loc[out.index, "std_error"]
@@ -150,11 +152,16 @@ def test_every_outcome_and_model_is_in_one_tidy_table(shipped_fit):
     assert fitted == expected
     assert (t["n"] == 250).all()
     assert "(model failed)" not in set(t["term"])
-    assert set(t["scale"]) == {"standardised", "original"}
-    # every study term is reported on both scales by the logit
+    assert set(t["scale"]) == {"standardised", "original", "unscaled"}
+    # every study term is reported on both scales by the logit, except the 0/1 terms: once, unscaled
     logit = t[t["model"] == "logit"]
+    two_scales = {x.name for x in STUDY_TERMS} - ZERO_ONE
     for scale in ("standardised", "original"):
-        assert set(logit.loc[logit["scale"] == scale, "term"]) >= {x.name for x in STUDY_TERMS}
+        assert set(logit.loc[logit["scale"] == scale, "term"]) >= two_scales
+    for term in ZERO_ONE:
+        assert logit.loc[logit["term"] == term, "scale"].tolist() == ["unscaled"]
+    # ... and the ratings models' 0/1 extras
+    assert set(t.loc[t["scale"] == "unscaled", "term"]) == ZERO_ONE | {"takeoff", "facilitator"}
 
 
 def test_original_scale_is_standardised_over_the_scale_factor(shipped_fit, default_survey):
@@ -162,6 +169,9 @@ def test_original_scale_is_standardised_over_the_scale_factor(shipped_fit, defau
     t = fit.table.set_index(["term", "scale"])
     for term in STUDY_TERMS:
         f = original_scale_factor(term, fit.design.standardizer)
+        if term.name in ZERO_ONE:  # one scale, its own
+            assert f == 1.0 and (term.name, "unscaled") in t.index and (term.name, "original") not in t.index
+            continue
         std, orig = t.loc[(term.name, "standardised")], t.loc[(term.name, "original")]
         assert orig["estimate"] == pytest.approx(std["estimate"] / f)
         assert orig["ci_upper"] * np.sign(f) == pytest.approx(std["ci_upper"] / abs(f))
@@ -172,24 +182,24 @@ def test_original_scale_is_standardised_over_the_scale_factor(shipped_fit, defau
 def test_logit_uses_clustered_errors_and_matches_the_glm(shipped_fit):
     logit, glm = shipped_fit.get("logit"), shipped_fit.get("glm_binomial")
     assert logit.result.cov_type == "cluster"
-    a = logit.table[logit.table["scale"] == "standardised"].set_index("term")
-    b = glm.table[glm.table["scale"] == "standardised"].set_index("term")
+    a = logit.table[logit.table["scale"] != "original"].set_index("term")
+    b = glm.table[glm.table["scale"] != "original"].set_index("term")
     np.testing.assert_allclose(a["estimate"], b.loc[a.index, "estimate"], rtol=1e-5, atol=1e-6)
     assert not np.allclose(a["std_error"], b.loc[a.index, "std_error"])
     probit = shipped_fit.get("probit").table.set_index(["term", "scale"])
     # probit coefficients are about logit / 1.6-1.8
-    ratio = a.loc["peripheral", "estimate"] / probit.loc[("peripheral", "standardised"), "estimate"]
+    ratio = a.loc["peripheral", "estimate"] / probit.loc[("peripheral", "unscaled"), "estimate"]
     assert 1.4 < ratio < 2.0
 
 
 def test_average_marginal_effects_are_probability_scale(shipped_fit):
     ame = shipped_fit.get("logit_ame").table
-    std = ame[ame["scale"] == "standardised"].set_index("term")
+    std = ame[ame["scale"] != "original"].set_index("term")
     assert set(std.index) == {x.name for x in STUDY_TERMS}
     assert (std["estimate"].abs() < 1).all() and (std["std_error"] > 0).all()
     logit = shipped_fit.get("logit").table.set_index(["term", "scale"])
     assert np.sign(std.loc["peripheral", "estimate"]) == np.sign(
-        logit.loc[("peripheral", "standardised"), "estimate"]
+        logit.loc[("peripheral", "unscaled"), "estimate"]
     )
 
 

@@ -25,6 +25,7 @@ from clusterpreneur.models.verdict import VERDICTS
 from clusterpreneur.pipeline import run_study
 from clusterpreneur.pipeline.artefacts import read_csv
 from clusterpreneur.pipeline.paper import EXHIBITS, SECTIONS
+from clusterpreneur.study.predictors import term_label
 
 
 def sections(html: str) -> dict[str, str]:
@@ -170,6 +171,8 @@ def test_tables_are_for_readers(tiny_run):
     base = [row for row in tables["table-baselines"] if len(row) >= 7]
     p_values = [row[-2] for row in base if row[-2]]
     assert all(re.fullmatch(r"< 0\.001|[01]\.\d{3}", p) for p in p_values)  # p-values with a floor
+    peripheral = [row for row in base if row[0] == term_label("peripheral")]
+    assert peripheral and all(r[1] == r[2] == "" and r[3] and r[4] for r in peripheral)  # 0/1: one scale
     css = re.search(r"<style>(.*?)</style>", html, re.S).group(1)  # the report's own style sheet
     assert not re.search(r"overflow(-[xy])?\s*:\s*(auto|scroll)", css)  # no scroll boxes
     assert ".table-wrap > div { overflow: visible !important" in css  # nor great_tables' wrappers
@@ -191,7 +194,7 @@ def test_every_figure_shows_the_numbers_of_its_table(tiny_run):
     rows = (coef["model"] == "bayes_M1") & (coef["outcome"] == "takeoff") & design_scale
     bayes = coef[rows].set_index("term")
     logit = read_csv(entries["baselines"].file("baselines.csv"))
-    logit = logit[(logit["model"] == "logit") & (logit["scale"] == "standardised")].set_index("term")
+    logit = logit[(logit["model"] == "logit") & (logit["scale"] != "original")].set_index("term")
     for _, row in forest.iterrows():
         source = bayes if row["group"].startswith("Bayes") else logit
         assert row["estimate"] == pytest.approx(source.loc[row["term"], "estimate"])

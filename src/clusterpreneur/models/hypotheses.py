@@ -96,12 +96,7 @@ def _one_scale(fit, term: Term) -> bool:
     std = fit.standardizer
     lat = fit.spec.latent
     return all(
-        c in fit.prepared.binary
-        or (
-            std.scale.get(c, 1.0) == 1.0
-            and std.center.get(c, 0.0) == 0.0
-            and (lat is None or c != lat.replaces)
-        )
+        c in fit.prepared.binary or (std.keeps_scale(c) and (lat is None or c != lat.replaces))
         for c in term.components
     )
 

@@ -614,12 +614,15 @@ def baselines(src: Sources):
     from clusterpreneur.tables import read_table
 
     t = read_table(e.file("baselines.csv"))
-    std = t[t["scale"] == "standardised"].copy()
-    orig = t[t["scale"] == "original"].set_index(["outcome", "model", "term"])
+    std = t[t["scale"].isin(("standardised", "unscaled"))].copy()
+    one = std["scale"] == "unscaled"  # a 0/1 term: its one scale is its own, shown under original units
+    orig = pd.concat([t[t["scale"] == "original"], std[one]]).set_index(["outcome", "model", "term"])
     key = list(zip(std["outcome"], std["model"], std["term"], strict=True))
     std["orig_est"] = [orig["estimate"].get(k) for k in key]
     std["orig_ci"] = [interval(orig["ci_lower"].get(k), orig["ci_upper"].get(k), 3) for k in key]
     std["ci"] = [interval(a, b) for a, b in zip(std["ci_lower"], std["ci_upper"], strict=True)]
+    std.loc[one, "estimate"] = float("nan")
+    std.loc[one, "ci"] = ""
     std["label"] = [term_label(x) if x != "Intercept" else "intercept" for x in std["term"]]
     std["group"] = [f"{o}: {m.replace('_', ' ')}" for o, m in zip(std["outcome"], std["model"], strict=True)]
     notes = []
@@ -638,6 +641,11 @@ def baselines(src: Sources):
         Column("n", "N", "int"),
     ]
     notes = ["Warnings of the fits: " + " | ".join(notes)] if notes else []
+    if one.any():
+        zero_one = ", ".join(term_label(x) for x in dict.fromkeys(std.loc[one, "term"]))
+        notes.append(
+            f"{zero_one}: a 0/1 predictor, not standardised; its coefficient is per change from 0 to 1."
+        )
     return TableResult(t, typeset("baselines", std, cols, group="group", stub="label", notes=notes))
 
 

@@ -52,8 +52,10 @@ Models (the ``model`` column):
 
 Every coefficient of a study term is reported twice: ``scale="standardised"`` and
 ``scale="original"`` (divided by :func:`clusterpreneur.models.hypotheses.original_scale_factor`;
-for an interaction: per unit of the product of the centred components). Intercepts,
-cutpoints and variance parameters exist only on the standardised design.
+for an interaction: per unit of the product of the centred components), except a term of 0/1
+columns only (``peripheral``), which has one scale and one row, ``scale="unscaled"`` (per change
+from 0 to 1), as in the Bayesian tables. Intercepts, cutpoints and variance parameters exist only
+on the standardised design.
 
 Problems statsmodels signals are caught per model: warnings (``ConvergenceWarning``,
 ``PerfectSeparationWarning``, ``HessianInversionWarning``, ...) and exceptions
@@ -230,6 +232,14 @@ def _capture() -> Iterator[list[str]]:
             found.append(msg)
 
 
+def one_scale_terms(names: list[str], design: Design) -> set[str]:
+    """The study terms among ``names`` whose every component keeps its own scale (0/1 columns): their
+    coefficient is per change from 0 to 1, reported once as ``scale="unscaled"``."""
+    known = {t.name: t for t in design.terms}
+    keeps = design.standardizer.keeps_scale
+    return {nm for nm in names if nm in known and all(keeps(c) for c in known[nm].components)}
+
+
 def _original_rows(
     outcome: str,
     model: str,
@@ -245,7 +255,8 @@ def _original_rows(
 ) -> pd.DataFrame:
     """Original-scale copies of the study-term rows (coefficient / original_scale_factor)."""
     known = {t.name: t for t in design.terms}
-    idx = [i for i, nm in enumerate(names) if nm in known]
+    one_scale = one_scale_terms(names, design)
+    idx = [i for i, nm in enumerate(names) if nm in known and nm not in one_scale]
     if not idx:
         return tables.empty_table()
     f = np.array([original_scale_factor(known[names[i]], design.standardizer) for i in idx])
@@ -294,6 +305,8 @@ def _coef_table(
         converged=converged,
         warnings=problems,
     )
+    one_scale = one_scale_terms(names, design)
+    std_rows.loc[std_rows["term"].isin(one_scale), "scale"] = "unscaled"
     if not original:
         return std_rows
     return tables.concat(

@@ -51,7 +51,7 @@ def growth_comparison(fit, df: pd.DataFrame, prob: float = 0.95) -> pd.DataFrame
     for term in fit.spec.term_objects:
         draws = post["beta"].sel(term=term.name).values.reshape(-1)
         draws = draws / original_scale_factor(term, fit.standardizer)
-        b = base[(base["term"] == term.name) & (base["scale"] == "original")].iloc[0]
+        b = base[(base["term"] == term.name) & (base["scale"].isin(("original", "unscaled")))].iloc[0]
         rows.append(_row(term.name, "original", draws, qs, b["estimate"], b["ci_lower"], b["ci_upper"]))
     groups = [g.name for g in fit.spec.groups]
     for name in (*groups, "residual"):
