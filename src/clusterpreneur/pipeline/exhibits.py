@@ -644,7 +644,7 @@ def baselines(src: Sources):
     if one.any():
         zero_one = ", ".join(term_label(x) for x in dict.fromkeys(std.loc[one, "term"]))
         notes.append(
-            f"{zero_one}: a 0/1 predictor, not standardised; its coefficient is per change from 0 to 1."
+            f"0/1 predictors, not standardised: {zero_one} (per change from 0 to 1, in original units)."
         )
     return TableResult(t, typeset("baselines", std, cols, group="group", stub="label", notes=notes))
 

@@ -53,9 +53,9 @@ Models (the ``model`` column):
 Every coefficient of a study term is reported twice: ``scale="standardised"`` and
 ``scale="original"`` (divided by :func:`clusterpreneur.models.hypotheses.original_scale_factor`;
 for an interaction: per unit of the product of the centred components), except a term of 0/1
-columns only (``peripheral``), which has one scale and one row, ``scale="unscaled"`` (per change
-from 0 to 1), as in the Bayesian tables. Intercepts, cutpoints and variance parameters exist only
-on the standardised design.
+columns only (``peripheral``, ``anchor_firm``, ...), which has one scale and one row,
+``scale="unscaled"`` (per change from 0 to 1), as in the Bayesian tables. Intercepts, cutpoints and
+variance parameters exist only on the standardised design.
 
 Problems statsmodels signals are caught per model: warnings (``ConvergenceWarning``,
 ``PerfectSeparationWarning``, ``HessianInversionWarning``, ...) and exceptions
