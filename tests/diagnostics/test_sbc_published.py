@@ -28,7 +28,8 @@ def test_the_committed_results_match_their_manifest():
     manifest = json.loads((SBC_DIR / PUBLISHED_MANIFEST).read_text())
     assert manifest["rungs"], "no published rung"
     size = sum(f.stat().st_size for f in SBC_DIR.rglob("*") if f.is_file())
-    assert size < 1_000_000, f"analysis/sbc holds {size} bytes: keep the committed results compact"
+    # about 0.28 MB per rung (its ECDF figure is most of it): all six rungs stay under 2 MB
+    assert size < 2_000_000, f"analysis/sbc holds {size} bytes: keep the committed results compact"
     for model, entry in manifest["rungs"].items():
         assert model in LADDER
         assert all(entry.get(k) is not None for k in PROVENANCE), model
