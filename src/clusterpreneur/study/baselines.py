@@ -232,7 +232,7 @@ def _capture() -> Iterator[list[str]]:
             found.append(msg)
 
 
-def one_scale_terms(names: list[str], design: Design) -> set[str]:
+def _one_scale_terms(names: list[str], design: Design) -> set[str]:
     """The study terms among ``names`` whose every component keeps its own scale (0/1 columns): their
     coefficient is per change from 0 to 1, reported once as ``scale="unscaled"``."""
     known = {t.name: t for t in design.terms}
@@ -252,10 +252,11 @@ def _original_rows(
     design: Design,
     converged: bool,
     problems: list[str],
+    one_scale: set[str],
 ) -> pd.DataFrame:
-    """Original-scale copies of the study-term rows (coefficient / original_scale_factor)."""
+    """Original-scale copies of the study-term rows (coefficient / original_scale_factor), except
+    the ``one_scale`` terms."""
     known = {t.name: t for t in design.terms}
-    one_scale = one_scale_terms(names, design)
     idx = [i for i, nm in enumerate(names) if nm in known and nm not in one_scale]
     if not idx:
         return tables.empty_table()
@@ -305,12 +306,15 @@ def _coef_table(
         converged=converged,
         warnings=problems,
     )
-    one_scale = one_scale_terms(names, design)
+    one_scale = _one_scale_terms(names, design)
     std_rows.loc[std_rows["term"].isin(one_scale), "scale"] = "unscaled"
     if not original:
         return std_rows
     return tables.concat(
-        [std_rows, _original_rows(outcome, model, names, est, se, lo, hi, p, design, converged, problems)]
+        [
+            std_rows,
+            _original_rows(outcome, model, names, est, se, lo, hi, p, design, converged, problems, one_scale),
+        ]
     )
 
 
