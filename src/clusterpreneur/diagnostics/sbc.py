@@ -49,6 +49,7 @@ import xarray as xr
 
 from clusterpreneur.errors import ClusterpreneurError
 from clusterpreneur.io import sha256_bytes, sha256_file, write_atomic
+from clusterpreneur.numerics import with_reproducible_numerics
 
 ModelFactory = Callable[[Any], Any]  # data -> pm.Model
 ObservedToData = Callable[[Any, dict[str, np.ndarray]], Any]
@@ -179,6 +180,7 @@ def _loglik_at_truth(model, truth: xr.Dataset) -> float:
     return float(fixed.compile_logp(vars=fixed.observed_RVs)({}))
 
 
+@with_reproducible_numerics
 def simulate_one(
     index: int,
     model_factory: ModelFactory,

@@ -19,6 +19,7 @@ from clusterpreneur.errors import SpecError
 from clusterpreneur.io import sha256_bytes
 from clusterpreneur.models.build import Prepared, build_model, parametrization, prepare
 from clusterpreneur.models.spec import ModelSpec, describe
+from clusterpreneur.numerics import with_reproducible_numerics
 from clusterpreneur.standardize import Standardizer
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -198,6 +199,7 @@ def default_cores(chains: int) -> int:
     return max(1, min(int(chains), usable))
 
 
+@with_reproducible_numerics
 def fit_model(
     spec: ModelSpec,
     df: pd.DataFrame,
@@ -267,6 +269,7 @@ def fit_model(
     return fitted
 
 
+@with_reproducible_numerics
 def sample_prior_predictive(spec: ModelSpec, df: pd.DataFrame, *, draws: int = 500, seed: int) -> xr.DataTree:
     """Prior and prior-predictive draws of ``spec`` on ``df`` (same model as the fit)."""
     model = build_model(spec, df)

@@ -26,6 +26,7 @@ import xarray as xr
 
 from clusterpreneur.diagnostics.gate import DEPTH_STATS, TREEDEPTH_FLAGS
 from clusterpreneur.diagnostics.sensitivity import population_priors
+from clusterpreneur.numerics import with_reproducible_numerics
 from clusterpreneur.pipeline.artefacts import read_frame, write_netcdf
 from clusterpreneur.pipeline.cache import CacheEntry
 from clusterpreneur.pipeline.step import RunContext, StepBase
@@ -110,6 +111,7 @@ def thinned(posterior: xr.Dataset, draws: int) -> xr.Dataset:
     return posterior.isel(draw=slice(None, None, step))
 
 
+@with_reproducible_numerics
 def posterior_predictive(fitted, outcomes: list[str], draws: int, seed: int) -> xr.Dataset:
     """Posterior predictive replicates of ``outcomes`` on about ``draws`` thinned draws.
 
