@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "clusterpreneur"
 CORE = [
     *sorted((PACKAGE / "models").glob("*.py")),
     *sorted((PACKAGE / "diagnostics").glob("*.py")),
-    *(PACKAGE / f for f in ("standardize.py", "tables.py", "files.py", "io.py", "errors.py")),
+    *(PACKAGE / f for f in ("standardize.py", "tables.py", "files.py", "io.py", "numerics.py", "errors.py")),
 ]
 LAYERS = ("clusterpreneur.study", "clusterpreneur.pipeline")
 ALLOWED = {

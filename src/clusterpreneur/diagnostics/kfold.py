@@ -61,6 +61,10 @@ class KFoldResult:
         }
 
 
+HELDOUT_DRAWS = 400
+"""Posterior draws (evenly spaced over all chains) a held-out country's log density averages over."""
+
+
 def check_kfold_supported(spec: ModelSpec) -> None:
     if spec.slopes or spec.latent is not None or spec.shrinkage_terms or spec.baseline is not None:
         raise SpecError(
@@ -77,7 +81,13 @@ def _draws(fit, name: str, idx: np.ndarray) -> np.ndarray:
 
 
 def heldout_log_density(
-    fit, test: pd.DataFrame, *, country: str = "country", draws: int = 400, inner: int = 100, seed: int = 0
+    fit,
+    test: pd.DataFrame,
+    *,
+    country: str = "country",
+    draws: int = HELDOUT_DRAWS,
+    inner: int = 100,
+    seed: int = 0,
 ) -> tuple[pd.Series, int]:
     """Log predictive density of each country of ``test`` (countries the fit has not seen), and
     the number of rows left out for a missing predictor."""

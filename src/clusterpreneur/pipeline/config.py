@@ -1,8 +1,9 @@
 """The study configuration: data, models, sampler settings, seeds (``analysis/study.toml``).
 
 Paths in a TOML file are relative to the folder that holds the file. Every setting has a
-default (the values of ``analysis/study.toml``), so ``StudyConfig()`` is the study itself and
-a TOML file (or command-line option) only needs to state what it changes.
+default (the values of ``analysis/study.toml``, whose ``[models.M3]`` and ``[models.M4]`` add
+draws for the two rungs that mix slowest), so a TOML file (or command-line option) only needs to
+state what it changes.
 
 ::
 
@@ -18,7 +19,7 @@ a TOML file (or command-line option) only needs to state what it changes.
 
     [sampler]                        # defaults of every model
     sampler = "nutpie"               # or "pymc"
-    draws = 2000
+    draws = 1000
     tune = 1000
     chains = 4
 
@@ -69,7 +70,7 @@ class SamplerSettings:
     """How one model is sampled."""
 
     sampler: str = "nutpie"
-    draws: int = 2000
+    draws: int = 1000
     tune: int = 1000
     chains: int = 4
 
