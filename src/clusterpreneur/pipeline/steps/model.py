@@ -9,6 +9,8 @@ power-scaling scales, :func:`clusterpreneur.diagnostics.sensitivity.population_p
 statistics the convergence gate reads; the observed and constant data. Every array is
 zlib-compressed. For ordinal outcomes it also stores posterior predictive replicates on about
 ``ppc_draws`` evenly spaced draws (``predictive.nc``), drawn from the model's one PyMC graph.
+PyMC's run-time attributes (``created_at``, ``sampling_time``) are left out of both files: the
+step's record has its time, and the same seed then writes the same bytes.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ GATE_STATS = ("diverging", "energy", *TREEDEPTH_FLAGS, *DEPTH_STATS, "n_steps", 
 """The sampler statistics the convergence gate reads (and a few a reader may want)."""
 OTHER_TERMS = "other_terms"
 """Name of the per-draw total of the likelihood terms that are not the model's outcomes."""
+RUN_TIME_ATTRS = ("created_at", "sampling_time")
+"""Group attributes PyMC sets from the clock, left out of the stored files."""
 KEPT_BITS = 16
 """Mantissa bits kept of each stored draw (float32 has 23): relative error below 2e-5, far below
 any Monte Carlo error, and the zeroed bits compress away."""
@@ -67,6 +71,7 @@ def rounded(values: np.ndarray, bits: int = KEPT_BITS) -> np.ndarray:
 
 def _compressed(ds: xr.Dataset, *, single: bool = True) -> xr.Dataset:
     out = ds.copy()
+    out.attrs = {k: v for k, v in out.attrs.items() if k not in RUN_TIME_ATTRS}
     for name, da in out.data_vars.items():
         if single and da.dtype == np.float64:
             out[name] = da.copy(data=rounded(da.values))
