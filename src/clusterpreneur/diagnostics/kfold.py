@@ -29,6 +29,9 @@ from scipy.special import expit, log_expit, logsumexp
 from clusterpreneur.errors import SpecError
 from clusterpreneur.models.spec import ModelSpec, as_numeric, component_frame
 
+HELDOUT_DRAWS = 400
+"""Posterior draws (evenly spaced over all chains) a held-out country's log density averages over."""
+
 
 @dataclass
 class KFoldResult:
@@ -59,10 +62,6 @@ class KFoldResult:
             "initiatives": int(self.table["n"].sum()),
             "dropped": self.dropped,
         }
-
-
-HELDOUT_DRAWS = 400
-"""Posterior draws (evenly spaced over all chains) a held-out country's log density averages over."""
 
 
 def check_kfold_supported(spec: ModelSpec) -> None:
